@@ -1,0 +1,82 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { ConfigurationError, DecryptionError } from "../errors";
+
+/** One encryption key: 32 random bytes, base64-encoded, with an id that is stored beside each ciphertext. */
+export interface EncryptionKey {
+  id: string;
+  /** base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`). */
+  key: string;
+  /** The key new ciphertexts are written with. Exactly one key is primary; if none is marked, the first is. */
+  primary?: boolean;
+}
+
+const FORMAT = "v1";
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/**
+ * AES-256-GCM with a key ring. The primary key encrypts; every key in the ring decrypts, chosen by
+ * the key id stored in the ciphertext, so keys can rotate without a flag day. The additional
+ * authenticated data binds a ciphertext to its row and column: a token copied into another user's
+ * row does not decrypt.
+ *
+ * Ciphertext format: `v1:<keyId>:<iv>:<tag>:<data>` (base64url parts).
+ *
+ * @example
+ * const ring = new KeyRing([{ id: "k1", key: process.env.TOKEN_KEY! }]);
+ * const c = ring.encrypt("secret", "access:user-1:bitbucket.example.com");
+ * ring.decrypt(c, "access:user-1:bitbucket.example.com"); // "secret"
+ */
+export class KeyRing {
+  readonly #keys = new Map<string, Buffer>();
+  readonly primaryId: string;
+
+  constructor(keys: readonly EncryptionKey[]) {
+    if (!Array.isArray(keys) || keys.length === 0) {
+      throw new ConfigurationError("encryptionKeys is empty: pass at least one { id, key } with key = base64 of 32 random bytes (openssl rand -base64 32)");
+    }
+    for (const k of keys) {
+      if (typeof k?.id !== "string" || !KEY_ID.test(k.id)) {
+        throw new ConfigurationError(`encryption key id ${JSON.stringify(k?.id)} is invalid: use 1-64 characters of A-Z a-z 0-9 . _ -`);
+      }
+      if (this.#keys.has(k.id)) throw new ConfigurationError(`encryption key id "${k.id}" appears twice in encryptionKeys`);
+      const bytes = typeof k.key === "string" ? Buffer.from(k.key, "base64") : Buffer.alloc(0);
+      if (bytes.length !== 32) {
+        throw new ConfigurationError(`encryption key "${k.id}" must be base64 of exactly 32 bytes (got ${bytes.length}); generate one with: openssl rand -base64 32`);
+      }
+      this.#keys.set(k.id, bytes);
+    }
+    const primaries = keys.filter((k) => k.primary);
+    if (primaries.length > 1) throw new ConfigurationError(`more than one encryption key is marked primary (${primaries.map((k) => k.id).join(", ")}): mark exactly one`);
+    this.primaryId = (primaries[0] ?? keys[0]).id;
+  }
+
+  encrypt(plaintext: string, context: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.#keys.get(this.primaryId)!, iv);
+    cipher.setAAD(Buffer.from(context, "utf8"));
+    const data = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
+    return [FORMAT, this.primaryId, iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), data.toString("base64url")].join(":");
+  }
+
+  decrypt(ciphertext: string, context: string): string {
+    const parts = ciphertext.split(":");
+    if (parts.length !== 5 || parts[0] !== FORMAT) throw new DecryptionError("a stored token is not in the v1 ciphertext format; was the row written by another tool?");
+    const [, keyId, iv, tag, data] = parts;
+    const key = this.#keys.get(keyId);
+    if (!key) throw new DecryptionError(`a stored token was encrypted with key "${keyId}", which is not in encryptionKeys; add that key to the ring (it may stay non-primary)`);
+    try {
+      const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
+      decipher.setAAD(Buffer.from(context, "utf8"));
+      decipher.setAuthTag(Buffer.from(tag, "base64url"));
+      return Buffer.concat([decipher.update(Buffer.from(data, "base64url")), decipher.final()]).toString("utf8");
+    } catch {
+      throw new DecryptionError(`a stored token failed authentication under key "${keyId}": the key is wrong or the row was altered or moved`);
+    }
+  }
+
+  /** The key id a ciphertext was written with (for re-encryption on rotation). */
+  static keyIdOf(ciphertext: string): string | undefined {
+    const parts = ciphertext.split(":");
+    return parts.length === 5 ? parts[1] : undefined;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Every error the library throws is a TokenServiceError with a stable `code`. Messages say what
+ * to do; they never contain a token, a refresh token or a client secret.
+ *
+ * @example
+ * try { await service.getTokenForHost(userId, host); }
+ * catch (e) { if (e instanceof ReauthorizationRequiredError) askUserToReconnect(e.host); }
+ */
+export type TokenServiceErrorCode =
+  | "INVALID_ARGUMENT"
+  | "REAUTHORIZATION_REQUIRED"
+  | "SCM_UNAVAILABLE"
+  | "SCM_BAD_RESPONSE"
+  | "TOKEN_HELD"
+  | "DECRYPTION_FAILED"
+  | "CONFIGURATION"
+  | "REFRESH_IN_PROGRESS"
+  | "STORAGE";
+
+export class TokenServiceError extends Error {
+  constructor(
+    readonly code: TokenServiceErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`scm-token-service: ${message}`, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A caller passed something unusable (empty id, unknown host, bad lifetime). Nothing was changed. */
+export class InvalidArgumentError extends TokenServiceError {
+  constructor(
+    readonly argument: string,
+    message: string,
+  ) {
+    super("INVALID_ARGUMENT", message);
+  }
+}
+
+/** Why a refresh token is no longer usable. */
+export type ReauthorizationReason =
+  | "invalid_grant"          // the SCM rejected the refresh token (revoked, expired, replayed)
+  | "not_refreshable"        // the stored token expired and there is no refresh token
+  | "lost_rotation"          // the SCM rotated the token but the response never reached the store
+  | "marked";                // an earlier call already found the refresh token dead
+
+/**
+ * The user must authorise the SCM again: the stored refresh token is dead. Show a "reconnect"
+ * prompt for `host`; retrying will not help. The entry is marked so further calls fail fast.
+ */
+export class ReauthorizationRequiredError extends TokenServiceError {
+  constructor(
+    readonly host: string,
+    readonly reason: ReauthorizationReason,
+    readonly oauthError?: string,
+  ) {
+    super(
+      "REAUTHORIZATION_REQUIRED",
+      `the stored token for ${host} can no longer be refreshed (${reason}${oauthError ? `: ${oauthError}` : ""}); ` +
+        `the user must authorise ${host} again, then call storeToken() with the new token`,
+    );
+  }
+}
+
+/** The SCM did not answer usefully after bounded retries. The stored token is untouched; retry later. */
+export class ScmUnavailableError extends TokenServiceError {
+  constructor(
+    readonly host: string,
+    readonly attempts: number,
+    readonly lastStatus: number | undefined,
+    detail: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super("SCM_UNAVAILABLE", `${host} did not complete the token refresh after ${attempts} attempt(s) (${detail}); the stored token is unchanged, retry later`);
+  }
+}
+
+/** The SCM answered with something that is not a valid token response. Nothing was stored. */
+export class ScmResponseError extends TokenServiceError {
+  constructor(
+    readonly host: string,
+    readonly status: number,
+    detail: string,
+    readonly oauthError?: string,
+  ) {
+    super("SCM_BAD_RESPONSE", `${host} answered the token refresh with an unusable response (HTTP ${status}: ${detail}); nothing was stored`);
+  }
+}
+
+/**
+ * The token cannot cover the requested lifetime, and refreshing it now would revoke a copy that
+ * another caller still holds until `heldUntil`. Retry after that instant, raise `maxWaitMs`, or
+ * pass `ifHeld: "break"` to refresh anyway.
+ */
+export class TokenHeldError extends TokenServiceError {
+  constructor(
+    readonly host: string,
+    readonly heldUntil: Date,
+  ) {
+    super("TOKEN_HELD", `the token for ${host} is held by another caller until ${heldUntil.toISOString()}; retry after then, allow a longer maxWaitMs, or pass ifHeld: "break"`);
+  }
+}
+
+/** A stored token could not be decrypted: the key it names is missing from the key ring, or the row was tampered with. */
+export class DecryptionError extends TokenServiceError {
+  constructor(message: string) {
+    super("DECRYPTION_FAILED", message);
+  }
+}
+
+/** The service was configured wrongly (missing key, bad option). Raised at start-up. */
+export class ConfigurationError extends TokenServiceError {
+  constructor(message: string) {
+    super("CONFIGURATION", message);
+  }
+}
+
+/** Another replica holds the refresh lease and did not finish within the wait budget. */
+export class RefreshInProgressError extends TokenServiceError {
+  constructor(readonly host: string, waitedMs: number) {
+    super("REFRESH_IN_PROGRESS", `another process is refreshing the token for ${host} and did not finish within ${waitedMs} ms; retry shortly`);
+  }
+}

@@ -1,0 +1,37 @@
+import "reflect-metadata";
+
+export { createTokenService } from "./create-token-service";
+export { tokenServiceModule, TYPES } from "./di";
+export { TokenService, type GetTokenOptions, type TokenServiceSettings } from "./token-service";
+export type { TokenServiceOptions } from "./token-service-options";
+export { Token, type HandOutRef, type ReuseMode, type StoreTokenInput } from "./token";
+export {
+  TokenServiceError,
+  InvalidArgumentError,
+  ReauthorizationRequiredError,
+  ScmUnavailableError,
+  ScmResponseError,
+  TokenHeldError,
+  DecryptionError,
+  ConfigurationError,
+  RefreshInProgressError,
+  type TokenServiceErrorCode,
+  type ReauthorizationReason,
+} from "./errors";
+export { decide, type Decision, type EntryState, type HandOutRequest, type RefreshPolicy, type ProviderTraits, type OpportunisticLabel } from "./refresh-policy";
+export { BitbucketServerProvider } from "./providers/bitbucket-server-provider";
+export type { ScmProvider, RefreshedToken, RefreshContext } from "./providers/scm-provider";
+export { RefreshRejectedError, TransientScmError } from "./providers/scm-provider";
+export type { OAuthClientOptions } from "./providers/oauth-token-endpoint";
+export { FLAG_NAMES, DEFAULT_FLAGS, resolveFlags, type FeatureFlags, type TokenFlags, type RawFlagValues } from "./flags/feature-flags";
+export { StaticFeatureFlags } from "./flags/static-feature-flags";
+export { LaunchDarklyFeatureFlags, type LaunchDarklyClientLike } from "./flags/launchdarkly-feature-flags";
+export { TokenMetrics, type HandOutResult } from "./metrics/token-metrics";
+export { KeyRing, type EncryptionKey } from "./crypto/key-ring";
+export { systemClock, type Clock } from "./clock";
+export { silentLogger, type Logger } from "./logger";
+export { dataSourceOptionsFromUrl, openDataSource, scmTokenServiceEntities } from "./storage/data-source";
+export { scmTokenServiceMigrations } from "../migrations";
+export { TokenEntry } from "./storage/token-entry.entity";
+export { DEFAULT_RETRY, type RetryOptions } from "./refresh-with-retries";
+export { DEFAULT_LEASE, type LeaseOptions } from "./refresh-coordinator";

@@ -1,0 +1,106 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { OpportunisticLabel } from "../refresh-policy";
+
+/** The `result` label of the hand-out counter (one increment per getTokenForHost call). */
+export type HandOutResult =
+  | "no_token"
+  | "still_valid"
+  | "success"
+  | "not_refreshable"
+  | "reauthorization_required"
+  | "scm_unavailable"
+  | "waited"
+  | "error";
+
+/**
+ * The library's Prometheus metrics, on a registry the caller owns (never the global one).
+ * Labels carry the host and enums only: no user id, no token.
+ *
+ * - `{prefix}scm_token_refresh_requests_total{host,result,opportunisticRefresh}`
+ * - `{prefix}scm_token_refresh_duration_seconds{host}` — around the SCM call only
+ * - `{prefix}scm_token_reservations_broken_total{host}` — a refresh revoked a token someone still held
+ * - `{prefix}scm_token_handout_wait_seconds{host,reason}` — time a hand-out waited (drain or a sibling's refresh)
+ * - `{prefix}scm_token_reauthorization_required_total{host,reason}`
+ * - `{prefix}scm_token_short_lived_total{host}` — the SCM issued a token shorter than requested
+ */
+export class TokenMetrics {
+  private readonly requests: Counter<"host" | "result" | "opportunisticRefresh">;
+  private readonly refreshDuration: Histogram<"host">;
+  private readonly broken: Counter<"host">;
+  private readonly waits: Histogram<"host" | "reason">;
+  private readonly reauth: Counter<"host" | "reason">;
+  private readonly shortLived: Counter<"host">;
+
+  constructor(
+    readonly registry: Registry,
+    prefix = "",
+  ) {
+    const name = (n: string) => `${prefix}${n}`;
+    const registers = [registry];
+    this.requests = new Counter({
+      name: name("scm_token_refresh_requests_total"),
+      help: "Token hand-outs by outcome and refresh mode (opportunisticRefresh: true = refreshed because unreserved, reserved = refresh skipped because held, false = otherwise)",
+      labelNames: ["host", "result", "opportunisticRefresh"] as const,
+      registers,
+    });
+    this.refreshDuration = new Histogram({
+      name: name("scm_token_refresh_duration_seconds"),
+      help: "Duration of SCM token refresh requests, retries included",
+      labelNames: ["host"] as const,
+      buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
+      registers,
+    });
+    this.broken = new Counter({
+      name: name("scm_token_reservations_broken_total"),
+      help: "Refreshes that revoked a token while a hand-out still held it (only when a caller chose ifHeld: break, or drain is off)",
+      labelNames: ["host"] as const,
+      registers,
+    });
+    this.waits = new Histogram({
+      name: name("scm_token_handout_wait_seconds"),
+      help: "Time a hand-out waited: for holders to finish (drain) or for another process's refresh (lease)",
+      labelNames: ["host", "reason"] as const,
+      buckets: [0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.reauth = new Counter({
+      name: name("scm_token_reauthorization_required_total"),
+      help: "Refresh tokens found dead (invalid_grant, lost rotation, expired without refresh token)",
+      labelNames: ["host", "reason"] as const,
+      registers,
+    });
+    this.shortLived = new Counter({
+      name: name("scm_token_short_lived_total"),
+      help: "Refreshes where the SCM issued a token shorter than the requested lifetime (handed out anyway)",
+      labelNames: ["host"] as const,
+      registers,
+    });
+  }
+
+  handOut(host: string, result: HandOutResult, label: OpportunisticLabel): void {
+    this.requests.inc({ host, result, opportunisticRefresh: label });
+  }
+
+  startRefreshTimer(host: string): () => void {
+    const end = this.refreshDuration.startTimer({ host });
+    return () => {
+      end();
+    };
+  }
+
+  reservationBroken(host: string): void {
+    this.broken.inc({ host });
+  }
+
+  waited(host: string, reason: "drain" | "lease", seconds: number): void {
+    this.waits.observe({ host, reason }, seconds);
+  }
+
+  reauthorizationRequired(host: string, reason: string): void {
+    this.reauth.inc({ host, reason });
+  }
+
+  shortLivedToken(host: string): void {
+    this.shortLived.inc({ host });
+  }
+}

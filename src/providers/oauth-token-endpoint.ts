@@ -1,0 +1,199 @@
+import * as oauth from "oauth4webapi";
+import { ConfigurationError, ScmResponseError } from "../errors";
+import { RefreshRejectedError, TransientScmError, type RefreshContext, type RefreshedToken } from "./scm-provider";
+
+/**
+ * The RFC 6749 §6 refresh grant, shared by every provider. The protocol work (request encoding,
+ * client authentication, response validation, OAuth error parsing) is oauth4webapi's; this file only
+ * maps its outcomes onto the library's error classes and applies provider quirks given as data.
+ */
+
+/** Options every provider accepts. */
+export interface OAuthClientOptions {
+  /** The host tokens are stored under, e.g. "bitbucket.example.com". */
+  host: string;
+  /** Where the SCM lives; default `https://{host}`. Self-hosted SCMs and fake servers set it. */
+  baseUrl?: string;
+  clientId: string;
+  clientSecret: string;
+  /** Sent on refresh when set (Bitbucket DC may validate it, see research §1.1). */
+  redirectUri?: string;
+  /** How the client authenticates: form body (default) or HTTP Basic. */
+  clientAuth?: "body" | "basic";
+  /** Allow plain http:// for a non-loopback baseUrl (never do this in production). Loopback is always allowed. */
+  allowInsecureHttp?: boolean;
+}
+
+/** Provider quirks, as data. */
+export interface TokenResponseQuirks {
+  /** GitHub answers some errors with HTTP 200 and an `error` field (research §1.4). */
+  errorsInHttp200?: boolean;
+  /** OAuth error codes that mean "this refresh token is dead" besides invalid_grant. */
+  rejectedRefreshTokenErrors?: readonly string[];
+  /** Used when the response omits expires_in (GitLab #360729), in seconds. */
+  fallbackExpiresInSeconds?: number;
+  /** Compute expiry from the response's `created_at` (GitLab) when it is earlier than our own clock says. */
+  useCreatedAt?: boolean;
+  /** Bitbucket Cloud reports scopes in `scopes` (before 2026-05-04) as well as `scope`. */
+  extraScopeFields?: readonly string[];
+  /** A response without expires_in means the token never expires (GitHub OAuth Apps). */
+  missingExpiryMeansNever?: boolean;
+}
+
+const REJECTED_BY_DEFAULT = ["invalid_grant"];
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+
+/** A resolved token endpoint for one provider instance. */
+export class OAuthTokenEndpoint {
+  private readonly as: oauth.AuthorizationServer;
+  private readonly client: oauth.Client;
+  private readonly auth: oauth.ClientAuth;
+  private readonly insecure: boolean;
+  private readonly host: string;
+  private readonly redirectUri?: string;
+
+  constructor(
+    options: OAuthClientOptions,
+    tokenPath: string,
+    private readonly quirks: TokenResponseQuirks = {},
+  ) {
+    // The client secret lives only inside oauth4webapi's ClientAuth closure: no field holds it,
+    // so JSON.stringify or util.inspect of a provider cannot show it.
+    this.host = options.host;
+    this.redirectUri = options.redirectUri;
+    if (typeof options.clientId !== "string" || options.clientId === "" || typeof options.clientSecret !== "string" || options.clientSecret === "") {
+      throw new ConfigurationError(`provider ${options.host}: clientId and clientSecret must be non-empty strings (from the SCM's OAuth application settings)`);
+    }
+    const base = new URL(options.baseUrl ?? `https://${options.host}`);
+    const tokenUrl = new URL(tokenPath, base.href.endsWith("/") ? base.href : `${base.href}/`);
+    if (tokenPath.startsWith("/")) tokenUrl.pathname = base.pathname.replace(/\/$/, "") + tokenPath;
+    this.insecure = tokenUrl.protocol === "http:";
+    if (this.insecure && !LOOPBACK.has(tokenUrl.hostname) && !options.allowInsecureHttp) {
+      throw new ConfigurationError(`the token endpoint ${tokenUrl.origin} for ${options.host} uses plain http; use https, or set allowInsecureHttp: true for a test server`);
+    }
+    this.as = { issuer: base.origin, token_endpoint: tokenUrl.href };
+    this.client = { client_id: options.clientId };
+    this.auth = options.clientAuth === "basic" ? oauth.ClientSecretBasic(options.clientSecret) : oauth.ClientSecretPost(options.clientSecret);
+  }
+
+  get tokenUrl(): string {
+    return this.as.token_endpoint!;
+  }
+
+  async refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
+    const response = await this.send(refreshToken, context);
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel();
+      // A 5xx may come after the SCM committed the rotation (research §5.6 "commit-then-fail").
+      throw new TransientScmError(response.status, `HTTP ${response.status}`, response.status !== 429, retryAfterMs(response, context.now));
+    }
+    if (this.quirks.errorsInHttp200 && response.status === 200) await this.rejectErrorBodyIn200(response);
+    let json: oauth.TokenEndpointResponse;
+    try {
+      json = await oauth.processRefreshTokenResponse(this.as, this.client, response);
+    } catch (e) {
+      throw this.mapProcessingError(e, response.status);
+    }
+    return this.toRefreshedToken(json, context.now);
+  }
+
+  private async send(refreshToken: string, context: RefreshContext): Promise<Response> {
+    const additionalParameters: Record<string, string> = {};
+    if (this.redirectUri) additionalParameters.redirect_uri = this.redirectUri;
+    try {
+      return await oauth.refreshTokenGrantRequest(this.as, this.client, this.auth, refreshToken, {
+        additionalParameters,
+        signal: AbortSignal.timeout(context.timeoutMs),
+        [oauth.allowInsecureRequests]: this.insecure,
+      });
+    } catch (e) {
+      const detail = describeNetworkError(e);
+      // A timeout or reset after the request was sent is ambiguous; a refused connection is not.
+      throw new TransientScmError(undefined, detail, !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(detail));
+    }
+  }
+
+  private async rejectErrorBodyIn200(response: Response): Promise<void> {
+    let body: unknown;
+    try {
+      body = await response.clone().json();
+    } catch {
+      return; // not JSON: processRefreshTokenResponse reports it
+    }
+    if (isRecord(body) && typeof body.error === "string") throw this.classifyOAuthError(body.error, 200);
+  }
+
+  private classifyOAuthError(error: string, status: number): Error {
+    const rejected = this.quirks.rejectedRefreshTokenErrors ?? REJECTED_BY_DEFAULT;
+    if (rejected.includes(error)) return new RefreshRejectedError(error, status);
+    if (error === "invalid_client" || error === "incorrect_client_credentials" || error === "unauthorized_client") {
+      return new ScmResponseError(this.host, status, `client authentication failed (${error}): check clientId and clientSecret for ${this.host}`, error);
+    }
+    return new ScmResponseError(this.host, status, `OAuth error ${error}`, error);
+  }
+
+  private mapProcessingError(e: unknown, status: number): Error {
+    if (e instanceof oauth.ResponseBodyError) return this.classifyOAuthError(e.error, e.status);
+    if (e instanceof oauth.WWWAuthenticateChallengeError) {
+      const error = e.cause.map((c) => c.parameters.error).find((x): x is string => typeof x === "string") ?? "invalid_client";
+      return this.classifyOAuthError(error, e.status);
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    return new ScmResponseError(this.host, status, sanitize(message));
+  }
+
+  private toRefreshedToken(json: oauth.TokenEndpointResponse, now: Date): RefreshedToken {
+    const expiresIn = json.expires_in ?? (this.quirks.missingExpiryMeansNever ? undefined : this.quirks.fallbackExpiresInSeconds);
+    if (expiresIn === undefined && !this.quirks.missingExpiryMeansNever) {
+      throw new ScmResponseError(this.host, 200, "the response has no expires_in and the provider has no default lifetime");
+    }
+    let expiresAt = expiresIn === undefined ? undefined : new Date(now.getTime() + expiresIn * 1000);
+    const createdAt = json.created_at;
+    if (expiresAt && this.quirks.useCreatedAt && typeof createdAt === "number" && Number.isFinite(createdAt)) {
+      // GitLab: expiry = created_at + expires_in by the server's clock; take the earlier of both views
+      // so clock skew can only make us refresh early, never hand out a token that is already dead.
+      const serverExpiry = (createdAt + (expiresIn ?? 0)) * 1000;
+      if (serverExpiry < expiresAt.getTime()) expiresAt = new Date(serverExpiry);
+    }
+    return {
+      accessToken: json.access_token,
+      refreshToken: json.refresh_token,
+      expiresAt,
+      scopes: this.scopesOf(json),
+    };
+  }
+
+  private scopesOf(json: oauth.TokenEndpointResponse): string[] | undefined {
+    for (const field of ["scope", ...(this.quirks.extraScopeFields ?? [])]) {
+      const value = json[field];
+      if (typeof value === "string") return value.split(/[\s,]+/).filter(Boolean);
+    }
+    return undefined;
+  }
+}
+
+function retryAfterMs(response: Response, now: Date): number | undefined {
+  const header = response.headers.get("retry-after");
+  if (!header) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isFinite(date) ? Math.max(0, date - now.getTime()) : undefined;
+}
+
+function describeNetworkError(e: unknown): string {
+  if (!(e instanceof Error)) return "network error";
+  const cause = (e as { cause?: { code?: unknown } }).cause;
+  const code = typeof cause?.code === "string" ? cause.code : undefined;
+  if (e.name === "TimeoutError" || e.name === "AbortError") return "timeout";
+  return code ?? e.name;
+}
+
+/** oauth4webapi messages can quote the body; keep only the first sentence, never response content. */
+function sanitize(message: string): string {
+  return message.split("\n")[0].slice(0, 200);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,183 @@
+import { randomUUID } from "node:crypto";
+import type { Clock } from "./clock";
+import { ReauthorizationRequiredError, RefreshInProgressError, ScmUnavailableError } from "./errors";
+import type { Logger } from "./logger";
+import type { TokenMetrics } from "./metrics/token-metrics";
+import { RefreshRejectedError, TransientScmError, type RefreshedToken, type ScmProvider } from "./providers/scm-provider";
+import { refreshWithRetries, type RetryOptions, type RetryTrail } from "./refresh-with-retries";
+import type { StoredEntry, TokenStore } from "./storage/token-store";
+import type { TokenCrypto } from "./token-crypto";
+
+/** Cross-process refresh lease settings. */
+export interface LeaseOptions {
+  /** How long a lease protects a refresh; a holder that dies is taken over after this (default 60 s, clock time). */
+  leaseMs: number;
+  /** How long a caller waits for another process's refresh before giving up (default 30 s, real time). */
+  waitForOtherMs: number;
+}
+
+export const DEFAULT_LEASE: LeaseOptions = { leaseMs: 60_000, waitForOtherMs: 30_000 };
+
+/** What the caller should do next. */
+export type RefreshOutcome =
+  | { kind: "refreshed" }          // a new token is committed: re-read and hand it out
+  | { kind: "changed" }            // the entry changed under us (a sibling refreshed, a hand-out reserved it): decide again
+  | { kind: "waited_for_other"; waitedMs: number } // another process refreshed (or gave up): decide again
+  | { kind: "keep_current" };      // a non-forced refresh failed transiently; the current token still covers the request
+
+/** What the caller decided (from decide()). */
+export interface RefreshRequest {
+  entry: StoredEntry;
+  provider: ScmProvider;
+  forced: boolean;
+  breaksReservation: boolean;
+  lifetimeMs: number;
+  /** "opportunistic" | "forced" | "drained", for the log line. */
+  mode: string;
+}
+
+/**
+ * Makes sure at most one refresh per entry is in flight (DESIGN.md invariants 4 and 5):
+ * in this process through one shared promise per entry version; across processes through a lease on
+ * the row taken by a conditional UPDATE. The new token is committed by compare-and-set on `version`
+ * before anyone uses it; an invalid_grant is believed only after re-reading the row.
+ */
+export class RefreshCoordinator {
+  private readonly inFlight = new Map<string, Promise<RefreshOutcome>>();
+  private readonly processId = randomUUID().slice(0, 8);
+
+  constructor(
+    private readonly store: TokenStore,
+    private readonly crypto: TokenCrypto,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly metrics: TokenMetrics,
+    private readonly retry: RetryOptions,
+    private readonly lease: LeaseOptions,
+  ) {}
+
+  refresh(request: RefreshRequest): Promise<RefreshOutcome> {
+    const key = `${request.entry.id}:${request.entry.version}`;
+    let promise = this.inFlight.get(key);
+    if (!promise) {
+      promise = this.refreshOnce(request).finally(() => this.inFlight.delete(key));
+      this.inFlight.set(key, promise);
+    }
+    return promise;
+  }
+
+  private async refreshOnce(request: RefreshRequest): Promise<RefreshOutcome> {
+    const { entry } = request;
+    const now = this.clock.now();
+    const owner = `${this.processId}-${randomUUID().slice(0, 8)}`;
+    const tookOverExpiredLease = !!entry.refreshLeaseUntil && entry.refreshLeaseUntil.getTime() < now.getTime();
+    // A refresh that must not break a reservation also requires, atomically, that nobody holds the token now.
+    const onlyIfUnreservedAt = request.breaksReservation ? undefined : now;
+    const leased = await this.store.takeLease(entry.id, entry.version, owner, new Date(now.getTime() + this.lease.leaseMs), now, onlyIfUnreservedAt);
+    if (!leased) return this.afterLostLease(entry);
+    if (tookOverExpiredLease) {
+      this.logger.warn({ host: entry.host, previousOwner: entry.refreshLeaseOwner }, "Took over an expired refresh lease; its holder may have died mid-refresh");
+    }
+    try {
+      return await this.refreshUnderLease(request, owner, tookOverExpiredLease);
+    } finally {
+      // No-op when the commit already cleared the lease.
+      await this.store.releaseLease(entry.id, owner).catch((e: unknown) => this.logger.warn({ host: entry.host, error: errorName(e) }, "Could not release the refresh lease; it expires by itself"));
+    }
+  }
+
+  private async refreshUnderLease(request: RefreshRequest, owner: string, tookOverExpiredLease: boolean): Promise<RefreshOutcome> {
+    const { entry, provider } = request;
+    const refreshToken = this.crypto.decrypt("refresh", entry.userId, entry.host, entry.refreshTokenCiphertext!);
+    const trail: RetryTrail = { attempts: 0, sawAmbiguousFailure: false };
+    const stopTimer = this.metrics.startRefreshTimer(entry.host);
+    let refreshed: RefreshedToken;
+    try {
+      refreshed = await refreshWithRetries(provider, refreshToken, this.clock, this.retry, trail);
+    } catch (e) {
+      if (e instanceof RefreshRejectedError) return this.onRejected(entry, e, trail.sawAmbiguousFailure || tookOverExpiredLease);
+      if (e instanceof TransientScmError) return this.onUnavailable(request, e, trail);
+      throw e;
+    } finally {
+      stopTimer();
+    }
+    return this.commit(request, refreshed, refreshToken, owner);
+  }
+
+  /** Persist first (invariant 5): nothing else sees the new token before it is in the store. */
+  private async commit(request: RefreshRequest, refreshed: RefreshedToken, oldRefreshToken: string, owner: string): Promise<RefreshOutcome> {
+    const { entry, lifetimeMs } = request;
+    const now = this.clock.now();
+    // An SCM that does not rotate omits refresh_token: keep the one we have (never erase a good refresh token).
+    const refreshToken = refreshed.refreshToken ?? oldRefreshToken;
+    const committed = await this.store.commitRefresh(
+      entry.id,
+      entry.version,
+      {
+        accessTokenCiphertext: this.crypto.encrypt("access", entry.userId, entry.host, refreshed.accessToken),
+        refreshTokenCiphertext: this.crypto.encrypt("refresh", entry.userId, entry.host, refreshToken),
+        scopes: refreshed.scopes ?? entry.scopes,
+        expiryDate: refreshed.expiresAt,
+        reservedUntilDate: new Date(now.getTime() + lifetimeMs),
+      },
+      now,
+    );
+    if (!committed) {
+      this.logger.warn({ host: entry.host, owner }, "Refreshed token discarded: the entry changed while refreshing (a newer token was stored)");
+      return { kind: "changed" };
+    }
+    if (request.breaksReservation) {
+      this.metrics.reservationBroken(entry.host);
+      this.logger.warn({ host: entry.host, reservedUntil: entry.reservedUntilDate?.toISOString() }, "Forced refresh revoked a token that was still reserved");
+    }
+    if (refreshed.expiresAt && refreshed.expiresAt.getTime() < now.getTime() + lifetimeMs) {
+      this.metrics.shortLivedToken(entry.host);
+      this.logger.warn({ host: entry.host, expiresAt: refreshed.expiresAt.toISOString(), requestedMinutes: lifetimeMs / 60_000 }, "The SCM issued a token shorter than the requested lifetime");
+    }
+    this.logger.info(
+      { host: entry.host, mode: request.mode, oldExpiry: entry.expiryDate?.toISOString(), newExpiry: refreshed.expiresAt?.toISOString(), reservationBroken: request.breaksReservation },
+      "Token refreshed",
+    );
+    return { kind: "refreshed" };
+  }
+
+  /** invalid_grant: believe it only if the row still holds the token we sent (a sibling may have won). */
+  private async onRejected(entry: StoredEntry, error: RefreshRejectedError, mayHaveLostRotation: boolean): Promise<RefreshOutcome> {
+    const current = await this.store.findById(entry.id);
+    if (!current || current.version !== entry.version) return { kind: "changed" };
+    const reason = mayHaveLostRotation ? "lost_rotation" : "invalid_grant";
+    await this.store.markReauthorizationRequired(entry.id, entry.version, reason);
+    this.metrics.reauthorizationRequired(entry.host, reason);
+    this.logger.warn({ host: entry.host, reason, oauthError: error.oauthError }, "Refresh token rejected by the SCM; the user must re-authorise");
+    throw new ReauthorizationRequiredError(entry.host, reason, error.oauthError);
+  }
+
+  private onUnavailable(request: RefreshRequest, error: TransientScmError, trail: RetryTrail): RefreshOutcome {
+    const { entry, provider } = request;
+    this.logger.warn({ host: entry.host, attempts: trail.attempts, status: error.status, detail: error.detail, forced: request.forced }, "SCM unavailable for token refresh");
+    // A non-forced refresh may fall back to the current token, unless an attempt may have rotated it
+    // at a provider that revokes the old access token (then the current one may already be dead).
+    if (!request.forced && !(trail.sawAmbiguousFailure && provider.requiresOpportunisticRefresh)) return { kind: "keep_current" };
+    throw new ScmUnavailableError(entry.host, trail.attempts, error.status, error.detail, error.retryAfterMs);
+  }
+
+  /** Someone else holds the lease (or the entry changed). Wait for their result, in real time. */
+  private async afterLostLease(entry: StoredEntry): Promise<RefreshOutcome> {
+    const started = Date.now();
+    let pollMs = 20;
+    let polls = 0;
+    for (;; polls++) {
+      const current = await this.store.findById(entry.id);
+      if (!current || current.version !== entry.version) return polls === 0 ? { kind: "changed" } : { kind: "waited_for_other", waitedMs: Date.now() - started };
+      const leaseLive = !!current.refreshLeaseUntil && current.refreshLeaseUntil.getTime() >= this.clock.now().getTime();
+      if (!leaseLive || current.reauthorizationReason) return { kind: "changed" };
+      if (Date.now() - started >= this.lease.waitForOtherMs) throw new RefreshInProgressError(entry.host, Date.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      pollMs = Math.min(250, pollMs * 2);
+    }
+  }
+}
+
+function errorName(e: unknown): string {
+  return e instanceof Error ? e.name : typeof e;
+}

@@ -1,0 +1,68 @@
+import { Column, Entity, Index, PrimaryColumn } from "typeorm";
+
+/**
+ * One stored token per (userId, host). Tokens are stored encrypted (see crypto/key-ring.ts); every
+ * column type is explicit so the entity does not depend on decorator type metadata.
+ */
+@Entity({ name: "scm_token_entry" })
+@Index("IDX_scm_token_entry_user_host", ["userId", "host"], { unique: true })
+@Index("IDX_scm_token_entry_expiry", ["expiryDate"])
+export class TokenEntry {
+  @PrimaryColumn({ type: "varchar", length: 36 })
+  id!: string;
+
+  @Column({ type: "varchar", length: 128 })
+  userId!: string;
+
+  @Column({ type: "varchar", length: 255 })
+  host!: string;
+
+  /** AES-256-GCM ciphertext of the access token. */
+  @Column({ type: "text" })
+  accessToken!: string;
+
+  /** AES-256-GCM ciphertext of the refresh token; null = not refreshable. */
+  @Column({ type: "text", nullable: true })
+  refreshToken!: string | null;
+
+  /** Space-separated OAuth scopes. */
+  @Column({ type: "varchar", length: 2048, default: "" })
+  scopes!: string;
+
+  @Column({ type: "varchar", length: 255, nullable: true })
+  username!: string | null;
+
+  /** Reuse mode: whenPossible | exactly | never (seed 004). */
+  @Column({ type: "varchar", length: 16, default: "whenPossible" })
+  reuse!: string;
+
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  expiryDate!: Date | null;
+
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  reservedUntilDate!: Date | null;
+
+  /** Set while a forced refresh waits for the reservations to end; hand-outs then stop extending them. */
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  drainingSince!: Date | null;
+
+  @Column({ type: "varchar", length: 64, nullable: true })
+  refreshLeaseOwner!: string | null;
+
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  refreshLeaseUntil!: Date | null;
+
+  /** Why the refresh token is known to be dead; callers fail fast instead of calling the SCM again. */
+  @Column({ type: "varchar", length: 32, nullable: true })
+  reauthorizationReason!: string | null;
+
+  /** Bumped whenever the token itself changes; all writes of a new token compare-and-set on it. */
+  @Column({ type: "integer", default: 1 })
+  version!: number;
+
+  @Column({ type: "datetime", precision: 3 })
+  createdAt!: Date;
+
+  @Column({ type: "datetime", precision: 3 })
+  updatedAt!: Date;
+}

@@ -1,0 +1,225 @@
+import { randomUUID } from "node:crypto";
+import type { DataSource, QueryRunner } from "typeorm";
+import { fromSqlDate, toSqlDate, toSqlDateOrNull } from "./sql-values";
+
+const TABLE = "scm_token_entry";
+const COLUMNS =
+  "id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, reservedUntilDate, drainingSince, refreshLeaseOwner, refreshLeaseUntil, reauthorizationReason, version";
+
+/** A stored row as the service sees it (tokens still encrypted). */
+export interface StoredEntry {
+  id: string;
+  userId: string;
+  host: string;
+  accessTokenCiphertext: string;
+  refreshTokenCiphertext?: string;
+  scopes: string[];
+  username?: string;
+  reuse: string;
+  expiryDate?: Date;
+  reservedUntilDate?: Date;
+  drainingSince?: Date;
+  refreshLeaseOwner?: string;
+  refreshLeaseUntil?: Date;
+  reauthorizationReason?: string;
+  version: number;
+}
+
+/** A new token to store (ciphertexts). */
+export interface NewTokenValues {
+  accessTokenCiphertext: string;
+  refreshTokenCiphertext?: string;
+  scopes: string[];
+  username?: string;
+  reuse: string;
+  expiryDate?: Date;
+}
+
+/**
+ * All SQL of the library. Every write that matters is one conditional statement whose
+ * affected-row count tells the caller whether it won, so no row lock is held across HTTP and no
+ * transaction spans more than one statement. Works on MySQL, MariaDB, TiDB/Vitess-style MySQL and
+ * SQLite: plain `?` placeholders, CASE instead of GREATEST, dates as comparable UTC strings.
+ * (mysql2's default CLIENT_FOUND_ROWS makes affected = matched rows, as SQLite does.)
+ */
+export class TokenStore {
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** The hot-path read: one lookup on the unique (userId, host) index. */
+  async find(userId: string, host: string): Promise<StoredEntry | undefined> {
+    const rows = await this.select(`SELECT ${COLUMNS} FROM ${TABLE} WHERE userId = ? AND host = ?`, [userId, host]);
+    return rows[0];
+  }
+
+  async findById(id: string): Promise<StoredEntry | undefined> {
+    const rows = await this.select(`SELECT ${COLUMNS} FROM ${TABLE} WHERE id = ?`, [id]);
+    return rows[0];
+  }
+
+  /**
+   * Stores a token for (userId, host), replacing any earlier one: a new token means a new version,
+   * and reservation, drain, lease and re-authorisation marks are cleared.
+   */
+  async upsert(userId: string, host: string, values: NewTokenValues, now: Date): Promise<void> {
+    const params = [
+      values.accessTokenCiphertext,
+      values.refreshTokenCiphertext ?? null,
+      values.scopes.join(" "),
+      values.username ?? null,
+      values.reuse,
+      toSqlDateOrNull(values.expiryDate),
+      toSqlDate(now),
+    ];
+    const update = `UPDATE ${TABLE} SET accessToken = ?, refreshToken = ?, scopes = ?, username = ?, reuse = ?, expiryDate = ?, updatedAt = ?,
+      reservedUntilDate = NULL, drainingSince = NULL, refreshLeaseOwner = NULL, refreshLeaseUntil = NULL, reauthorizationReason = NULL, version = version + 1
+      WHERE userId = ? AND host = ?`;
+    if ((await this.execute(update, [...params, userId, host])) > 0) return;
+    try {
+      await this.execute(
+        `INSERT INTO ${TABLE} (id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, updatedAt, createdAt, version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+        [randomUUID(), userId, host, ...params, toSqlDate(now)],
+      );
+    } catch (e) {
+      // A concurrent storeToken inserted the row first: the unique index said so; update it instead.
+      if ((await this.execute(update, [...params, userId, host])) === 0) throw e;
+    }
+  }
+
+  /**
+   * Raises reservedUntilDate to `until` — never lowers it — if the entry still holds the token the
+   * caller read (`version`), no refresh lease is live and no drain is under way. Returns false when the
+   * caller must re-read (the token changed, a refresh started, or a drain began).
+   */
+  async reserve(id: string, version: number, until: Date, now: Date): Promise<boolean> {
+    const u = toSqlDate(until);
+    const affected = await this.execute(
+      `UPDATE ${TABLE} SET reservedUntilDate = CASE WHEN reservedUntilDate IS NULL OR reservedUntilDate < ? THEN ? ELSE reservedUntilDate END
+       WHERE id = ? AND version = ? AND drainingSince IS NULL AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
+      [u, u, id, version, toSqlDate(now)],
+    );
+    return affected > 0;
+  }
+
+  /** Marks the entry draining (a forced refresh waits for holders); idempotent. */
+  async markDraining(id: string, version: number, now: Date): Promise<boolean> {
+    const affected = await this.execute(
+      `UPDATE ${TABLE} SET drainingSince = CASE WHEN drainingSince IS NULL THEN ? ELSE drainingSince END WHERE id = ? AND version = ?`,
+      [toSqlDate(now), id, version],
+    );
+    return affected > 0;
+  }
+
+  /**
+   * Takes the refresh lease if it is free or expired and the token is still `version`. With
+   * `onlyIfUnreservedAt`, also requires that nobody holds the token at that instant, so a
+   * non-forced refresh can never revoke a copy that was handed out after the caller's read.
+   */
+  async takeLease(id: string, version: number, owner: string, leaseUntil: Date, now: Date, onlyIfUnreservedAt?: Date): Promise<boolean> {
+    const params: unknown[] = [owner, toSqlDate(leaseUntil), id, version, toSqlDate(now)];
+    let sql = `UPDATE ${TABLE} SET refreshLeaseOwner = ?, refreshLeaseUntil = ?
+      WHERE id = ? AND version = ? AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`;
+    if (onlyIfUnreservedAt) {
+      sql += " AND (reservedUntilDate IS NULL OR reservedUntilDate <= ?)";
+      params.push(toSqlDate(onlyIfUnreservedAt));
+    }
+    return (await this.execute(sql, params)) > 0;
+  }
+
+  /**
+   * Writes a refreshed token if the entry is still at `version` (compare-and-set): a writer with a
+   * stale view never overwrites a newer token. The new token starts reserved for its requester.
+   */
+  async commitRefresh(
+    id: string,
+    version: number,
+    values: { accessTokenCiphertext: string; refreshTokenCiphertext?: string; scopes: string[]; expiryDate?: Date; reservedUntilDate: Date },
+    now: Date,
+  ): Promise<boolean> {
+    const affected = await this.execute(
+      `UPDATE ${TABLE} SET accessToken = ?, refreshToken = ?, scopes = ?, expiryDate = ?, reservedUntilDate = ?, updatedAt = ?,
+         drainingSince = NULL, refreshLeaseOwner = NULL, refreshLeaseUntil = NULL, reauthorizationReason = NULL, version = version + 1
+       WHERE id = ? AND version = ?`,
+      [
+        values.accessTokenCiphertext,
+        values.refreshTokenCiphertext ?? null,
+        values.scopes.join(" "),
+        toSqlDateOrNull(values.expiryDate),
+        toSqlDate(values.reservedUntilDate),
+        toSqlDate(now),
+        id,
+        version,
+      ],
+    );
+    return affected > 0;
+  }
+
+  /** Gives the lease back (after a failed refresh) if this owner still holds it. */
+  async releaseLease(id: string, owner: string): Promise<void> {
+    await this.execute(`UPDATE ${TABLE} SET refreshLeaseOwner = NULL, refreshLeaseUntil = NULL WHERE id = ? AND refreshLeaseOwner = ?`, [id, owner]);
+  }
+
+  /** Records that the refresh token is dead, keeping the tokens (a later storeToken clears it). */
+  async markReauthorizationRequired(id: string, version: number, reason: string): Promise<boolean> {
+    const affected = await this.execute(
+      `UPDATE ${TABLE} SET reauthorizationReason = ?, refreshLeaseOwner = NULL, refreshLeaseUntil = NULL, drainingSince = NULL WHERE id = ? AND version = ?`,
+      [reason, id, version],
+    );
+    return affected > 0;
+  }
+
+  async delete(userId: string, host?: string): Promise<number> {
+    if (host === undefined) return this.execute(`DELETE FROM ${TABLE} WHERE userId = ?`, [userId]);
+    return this.execute(`DELETE FROM ${TABLE} WHERE userId = ? AND host = ?`, [userId, host]);
+  }
+
+  /**
+   * Deletes up to `limit` entries that can never be handed out again: expired and either without a
+   * refresh token or marked for re-authorisation. Bounded batches keep locks short on a busy table.
+   */
+  async deleteDeadBatch(now: Date, limit: number): Promise<number> {
+    const ids = await this.dataSource.query(
+      `SELECT id FROM ${TABLE} WHERE expiryDate < ? AND (refreshToken IS NULL OR reauthorizationReason IS NOT NULL) LIMIT ${Math.floor(limit)}`,
+      [toSqlDate(now)],
+    );
+    const list = (ids as { id: string }[]).map((r) => r.id);
+    if (list.length === 0) return 0;
+    return this.execute(`DELETE FROM ${TABLE} WHERE id IN (${list.map(() => "?").join(", ")}) AND expiryDate < ?`, [...list, toSqlDate(now)]);
+  }
+
+  private async select(sql: string, params: unknown[]): Promise<StoredEntry[]> {
+    const rows = (await this.dataSource.query(sql, params)) as Record<string, unknown>[];
+    return rows.map(toStoredEntry);
+  }
+
+  private async execute(sql: string, params: unknown[]): Promise<number> {
+    const runner: QueryRunner = this.dataSource.createQueryRunner();
+    try {
+      const result = await runner.query(sql, params, true);
+      return result.affected ?? 0;
+    } finally {
+      await runner.release();
+    }
+  }
+}
+
+function toStoredEntry(row: Record<string, unknown>): StoredEntry {
+  const str = (v: unknown) => (v === null || v === undefined ? undefined : String(v));
+  return {
+    id: String(row.id),
+    userId: String(row.userId),
+    host: String(row.host),
+    accessTokenCiphertext: String(row.accessToken),
+    refreshTokenCiphertext: str(row.refreshToken),
+    scopes: String(row.scopes ?? "").split(" ").filter(Boolean),
+    username: str(row.username),
+    reuse: String(row.reuse ?? "whenPossible"),
+    expiryDate: fromSqlDate(row.expiryDate),
+    reservedUntilDate: fromSqlDate(row.reservedUntilDate),
+    drainingSince: fromSqlDate(row.drainingSince),
+    refreshLeaseOwner: str(row.refreshLeaseOwner),
+    refreshLeaseUntil: fromSqlDate(row.refreshLeaseUntil),
+    reauthorizationReason: str(row.reauthorizationReason),
+    version: Number(row.version),
+  };
+}

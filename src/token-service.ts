@@ -1,0 +1,308 @@
+import { inject, injectable } from "inversify";
+import type { Registry } from "prom-client";
+import type { Clock } from "./clock";
+import { TYPES } from "./di-symbols";
+import { InvalidArgumentError, ReauthorizationRequiredError, TokenHeldError, TokenServiceError } from "./errors";
+import type { FeatureFlags, TokenFlags } from "./flags/feature-flags";
+import type { Logger } from "./logger";
+import type { HandOutResult, TokenMetrics } from "./metrics/token-metrics";
+import type { ScmProvider } from "./providers/scm-provider";
+import { RefreshCoordinator, type LeaseOptions } from "./refresh-coordinator";
+import { decide, type Decision, type EntryState, type HandOutRequest, type OpportunisticLabel, type RefreshPolicy } from "./refresh-policy";
+import type { RetryOptions } from "./refresh-with-retries";
+import type { StoredEntry, TokenStore } from "./storage/token-store";
+import { REUSE_MODES, Token, type StoreTokenInput } from "./token";
+import type { TokenCrypto } from "./token-crypto";
+import { checkHost, checkLifetimeMinutes, checkMaxWaitMs, checkOneOf, checkOptionalDate, checkOptionalString, checkScopes, checkSecretString, checkUserId } from "./validation";
+
+/** Options of one hand-out. */
+export interface GetTokenOptions {
+  /** How long the token must stay valid, in minutes (default 5). */
+  lifetimeMinutes?: number;
+  /** Scopes the caller needs; the stored token must have them (see the token's reuse mode). */
+  scopes?: string[];
+  /**
+   * How long this call may wait for other holders of a token that must be refreshed (drain), in ms.
+   * Default: as long as the outstanding reservation (always shorter than the token's remaining life).
+   */
+  maxWaitMs?: number;
+  /** When the token is held by others and waiting is not allowed: "fail" (TokenHeldError, default) or "break" (refresh anyway; counted). */
+  ifHeld?: "fail" | "break";
+}
+
+/** Tuning of refresh behaviour; every field has a sane default. */
+export interface TokenServiceSettings {
+  defaultLifetimeMinutes: number;
+  retry: RetryOptions;
+  lease: LeaseOptions;
+  /** What close() does: createTokenService closes the database it opened; in a container, nothing. */
+  onClose?: () => Promise<void>;
+}
+
+const MAX_DECISION_ROUNDS = 50;
+
+/**
+ * Stores users' SCM tokens and hands them out with a guaranteed remaining lifetime.
+ *
+ * Every hand-out reserves the token until now + lifetime; for SCMs whose refresh revokes the old
+ * access token, a refresh happens only when nobody holds the token (or, when it must, after the
+ * holders' reservations end). See DESIGN.md for the decision table.
+ *
+ * @example
+ * const service = await createTokenService({ databaseUrl: "sqljs::memory:", providers, encryptionKeys });
+ * await service.storeToken("user-1", "bitbucket.example.com", { value, refreshToken, expiryDate });
+ * const token = await service.getTokenForWorkspaceStart("user-1", "bitbucket.example.com");
+ * gitClone({ username: token?.username ?? "x-token-auth", password: token?.value });
+ */
+@injectable()
+export class TokenService {
+  private readonly providers: ReadonlyMap<string, ScmProvider>;
+  private readonly hosts: ReadonlySet<string>;
+  private readonly coordinator: RefreshCoordinator;
+
+  constructor(
+    @inject(TYPES.TokenStore) private readonly store: TokenStore,
+    @inject(TYPES.TokenCrypto) private readonly crypto: TokenCrypto,
+    @inject(TYPES.Providers) providers: readonly ScmProvider[],
+    @inject(TYPES.FeatureFlags) private readonly flags: FeatureFlags,
+    @inject(TYPES.TokenMetrics) private readonly metrics: TokenMetrics,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(TYPES.Logger) private readonly logger: Logger,
+    @inject(TYPES.Settings) private readonly settings: TokenServiceSettings,
+  ) {
+    this.providers = new Map(providers.map((p) => [p.host, p]));
+    this.hosts = new Set(this.providers.keys());
+    this.coordinator = new RefreshCoordinator(store, crypto, clock, logger, metrics, settings.retry, settings.lease);
+  }
+
+  /** The Prometheus registry the metrics are on (the one passed in options, or a private one). */
+  get metricsRegistry(): Registry {
+    return this.metrics.registry;
+  }
+
+  /** Releases what the service opened itself (the database, when created from a databaseUrl). */
+  async close(): Promise<void> {
+    await this.settings.onClose?.();
+  }
+
+  /**
+   * Stores (or replaces) the token of `userId` for `host`, e.g. after the OAuth authorization-code
+   * exchange. Replacing clears reservations and any "re-authorisation required" mark.
+   *
+   * @example
+   * await service.storeToken("user-1", "gitlab.com", { value: at, refreshToken: rt, expiryDate: new Date(Date.now() + 7200_000), scopes: ["api"] });
+   */
+  async storeToken(userId: string, host: string, token: StoreTokenInput): Promise<void> {
+    checkUserId(userId);
+    const h = checkHost(host, this.hosts);
+    if (typeof token !== "object" || token === null) throw new InvalidArgumentError("token", "token must be an object { value, refreshToken?, expiryDate?, scopes?, username?, reuse? }");
+    const value = checkSecretString(token.value, "token.value");
+    const refreshToken = token.refreshToken === undefined ? undefined : checkSecretString(token.refreshToken, "token.refreshToken");
+    const expiryDate = checkOptionalDate(token.expiryDate, "token.expiryDate");
+    const scopes = checkScopes(token.scopes, "token.scopes");
+    const username = checkOptionalString(token.username, "token.username", 255);
+    const reuse = checkOneOf(token.reuse, REUSE_MODES, "token.reuse", "whenPossible");
+    await this.store.upsert(
+      userId,
+      h,
+      {
+        accessTokenCiphertext: this.crypto.encrypt("access", userId, h, value),
+        refreshTokenCiphertext: refreshToken === undefined ? undefined : this.crypto.encrypt("refresh", userId, h, refreshToken),
+        scopes,
+        username,
+        reuse,
+        expiryDate,
+      },
+      this.clock.now(),
+    );
+  }
+
+  /**
+   * Hands out the token of `userId` for `host`, valid for at least `lifetimeMinutes` (default 5),
+   * refreshing it if needed. Returns undefined when no token is stored.
+   *
+   * @throws InvalidArgumentError, ReauthorizationRequiredError, ScmUnavailableError, TokenHeldError
+   * @example
+   * const token = await service.getTokenForHost("user-1", "bitbucket.example.com", { lifetimeMinutes: 5 });
+   */
+  async getTokenForHost(userId: string, host: string, options: GetTokenOptions = {}): Promise<Token | undefined> {
+    checkUserId(userId);
+    const h = checkHost(host, this.hosts);
+    const lifetimeMs = checkLifetimeMinutes(options.lifetimeMinutes ?? this.settings.defaultLifetimeMinutes);
+    const scopes = checkScopes(options.scopes);
+    const maxWaitMs = checkMaxWaitMs(options.maxWaitMs);
+    const ifHeld = checkOneOf(options.ifHeld, ["fail", "break"] as const, "ifHeld", "fail");
+    const flags = await this.flags.getFlags(userId);
+    return this.handOut(userId, h, { lifetimeMs, maxWaitMs, ifHeld }, scopes, flags);
+  }
+
+  /**
+   * Hands out a token for cloning a new workspace: the lifetime comes from the flag
+   * `workspace_start_scm_access_token_lifetime` (default 10 minutes), and the token is reserved
+   * for that long, so no opportunistic refresh revokes it mid-clone.
+   */
+  async getTokenForWorkspaceStart(userId: string, host: string, options: Omit<GetTokenOptions, "lifetimeMinutes"> = {}): Promise<Token | undefined> {
+    checkUserId(userId);
+    checkHost(host, this.hosts);
+    const flags = await this.flags.getFlags(userId);
+    return this.getTokenForHost(userId, host, { ...options, lifetimeMinutes: flags.workspaceStartLifetimeMinutes });
+  }
+
+  /**
+   * Deletes the stored tokens of a user (for one host, or all). Returns how many were deleted.
+   * Does not revoke them at the SCM.
+   */
+  async deleteTokens(userId: string, host?: string): Promise<number> {
+    checkUserId(userId);
+    const h = host === undefined ? undefined : checkHost(host, this.hosts);
+    return this.store.delete(userId, h);
+  }
+
+  /**
+   * Deletes entries that can never be handed out again (expired with no refresh token, or expired
+   * and marked for re-authorisation), in bounded batches. Safe to run on every replica at once.
+   * Returns the number deleted.
+   */
+  async reapExpired(options: { batchSize?: number; maxBatches?: number } = {}): Promise<number> {
+    const batchSize = options.batchSize ?? 1000;
+    const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new InvalidArgumentError("batchSize", "batchSize must be an integer from 1 to 100000");
+    let total = 0;
+    for (let batch = 0; batch < maxBatches; batch++) {
+      const deleted = await this.store.deleteDeadBatch(this.clock.now(), batchSize);
+      total += deleted;
+      if (deleted < batchSize) break;
+    }
+    return total;
+  }
+
+  private async handOut(userId: string, host: string, request: HandOutRequest, scopes: string[], flags: TokenFlags): Promise<Token | undefined> {
+    const provider = this.providers.get(host)!;
+    const policy: RefreshPolicy = {
+      opportunistic: flags.opportunisticRefresh,
+      horizonMs: flags.horizonMinutes === undefined ? undefined : flags.horizonMinutes * 60_000,
+      drain: flags.drain,
+    };
+    const traits = { revokesOnRefresh: provider.requiresOpportunisticRefresh };
+    const startedMs = this.clock.now().getTime();
+    let label: OpportunisticLabel = "false";
+    let refreshed = false;
+    let waited = false;
+
+    let counted = false;
+    const count = (result: HandOutResult) => {
+      counted = true;
+      this.metrics.handOut(host, result, label);
+    };
+    try {
+      for (let round = 0; round < MAX_DECISION_ROUNDS; round++) {
+        const entry = await this.store.find(userId, host);
+        if (entry?.reauthorizationReason) {
+          throw new ReauthorizationRequiredError(host, "marked", entry.reauthorizationReason);
+        }
+        if (entry) this.checkScopes(entry, scopes, host);
+        const now = this.clock.now().getTime();
+        const remainingWait = request.maxWaitMs - (now - startedMs);
+        const decision: Decision = decide(entry && toEntryState(entry), { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
+        if ("label" in decision && !refreshed) label = decision.label;
+
+        switch (decision.action) {
+          case "none":
+            count("no_token");
+            return undefined;
+          case "not_refreshable":
+            count("not_refreshable");
+            this.metrics.reauthorizationRequired(host, "not_refreshable");
+            throw new ReauthorizationRequiredError(host, "not_refreshable");
+          case "held":
+            count("error");
+            throw new TokenHeldError(host, new Date(decision.untilMs));
+          case "wait":
+            waited = true;
+            await this.drain(entry!, decision.untilMs);
+            continue;
+          case "reuse": {
+            if (decision.extendReservation && !(await this.store.reserve(entry!.id, entry!.version, new Date(now + request.lifetimeMs), new Date(now)))) continue;
+            count(refreshed ? "success" : waited ? "waited" : "still_valid");
+            return this.toToken(entry!, decision.extendReservation ? new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)) : entry!.reservedUntilDate);
+          }
+          case "refresh": {
+            const outcome = await this.coordinator.refresh({
+              entry: entry!,
+              provider,
+              forced: decision.forced,
+              breaksReservation: decision.breaksReservation,
+              lifetimeMs: request.lifetimeMs,
+              mode: decision.label === "true" ? "opportunistic" : entry!.drainingSince ? "drained" : "forced",
+            });
+            if (outcome.kind === "refreshed") refreshed = true;
+            if (outcome.kind === "waited_for_other") {
+              waited = true;
+              this.metrics.waited(host, "lease", outcome.waitedMs / 1000);
+            }
+            if (outcome.kind === "keep_current") {
+              // The opportunistic refresh failed transiently; the stored token still covers the request.
+              if (!(await this.store.reserve(entry!.id, entry!.version, new Date(now + request.lifetimeMs), new Date(now)))) continue;
+              label = "false";
+              count("still_valid");
+              return this.toToken(entry!, new Date(now + request.lifetimeMs));
+            }
+            continue;
+          }
+        }
+      }
+      throw new TokenServiceError("STORAGE", `the entry for ${host} kept changing during ${MAX_DECISION_ROUNDS} attempts to hand it out; retry`);
+    } catch (e) {
+      if (!counted) count(resultOf(e));
+      throw e;
+    } finally {
+      if (waited) this.metrics.waited(host, "drain", (this.clock.now().getTime() - startedMs) / 1000);
+    }
+  }
+
+  /** Drain: stop further extensions of the reservation, then wait (clock time) until it ends. */
+  private async drain(entry: StoredEntry, untilMs: number): Promise<void> {
+    if (!entry.drainingSince) {
+      await this.store.markDraining(entry.id, entry.version, this.clock.now());
+      this.logger.info({ host: entry.host, reservedUntil: new Date(untilMs).toISOString() }, "Token must be refreshed but is held; waiting for holders to finish");
+    }
+    await this.clock.sleep(Math.max(0, untilMs - this.clock.now().getTime()));
+  }
+
+  private checkScopes(entry: StoredEntry, requested: string[], host: string): void {
+    if (requested.length === 0) return;
+    const stored = new Set(entry.scopes);
+    const missing = requested.filter((s) => !stored.has(s));
+    if (missing.length > 0) {
+      throw new InvalidArgumentError("scopes", `the stored token for ${host} lacks the scopes ${missing.join(", ")}; the user must authorise them`);
+    }
+    if (entry.reuse === "exactly" && stored.size !== requested.length) {
+      throw new InvalidArgumentError("scopes", `the stored token for ${host} may only be reused for exactly its scopes (${entry.scopes.join(" ")}); requested ${requested.join(" ")}`);
+    }
+  }
+
+  private toToken(entry: StoredEntry, reservedUntil: Date | undefined): Token {
+    const value = this.crypto.decrypt("access", entry.userId, entry.host, entry.accessTokenCiphertext);
+    return new Token(value, entry.scopes, entry.expiryDate, reservedUntil, entry.username, {
+      userId: entry.userId,
+      host: entry.host,
+      version: entry.version,
+      reservedUntil,
+    });
+  }
+}
+
+function toEntryState(entry: StoredEntry): EntryState {
+  return {
+    expiresAtMs: entry.expiryDate?.getTime(),
+    reservedUntilMs: entry.reservedUntilDate?.getTime(),
+    refreshable: entry.refreshTokenCiphertext !== undefined,
+    draining: entry.drainingSince !== undefined,
+  };
+}
+
+function resultOf(error: unknown): HandOutResult {
+  if (error instanceof ReauthorizationRequiredError) return "reauthorization_required";
+  if (error instanceof TokenServiceError && error.code === "SCM_UNAVAILABLE") return "scm_unavailable";
+  return "error";
+}

@@ -1,0 +1,84 @@
+import { InvalidArgumentError } from "./errors";
+
+/** Input checks for the public API. Each throws InvalidArgumentError before anything is read or written. */
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const MAX_TOKEN_LENGTH = 16 * 1024;
+const MAX_LIFETIME_MINUTES = 24 * 60;
+
+export function checkUserId(userId: unknown): string {
+  if (typeof userId !== "string" || userId.length === 0 || userId.trim() !== userId || userId.length > 128 || CONTROL.test(userId)) {
+    throw new InvalidArgumentError("userId", "userId must be a non-empty string of at most 128 characters, without surrounding spaces or control characters");
+  }
+  return userId;
+}
+
+export function checkHost(host: unknown, known: ReadonlySet<string>): string {
+  const normalized = typeof host === "string" ? host.trim().toLowerCase() : "";
+  if (!known.has(normalized)) {
+    const list = [...known].join(", ") || "(none)";
+    throw new InvalidArgumentError("host", `host ${JSON.stringify(typeof host === "string" ? host.slice(0, 100) : typeof host)} has no provider; configured hosts: ${list}`);
+  }
+  return normalized;
+}
+
+/** Minutes → milliseconds; between one second and 24 hours. */
+export function checkLifetimeMinutes(minutes: unknown, name = "lifetimeMinutes"): number {
+  if (typeof minutes !== "number" || !Number.isFinite(minutes) || minutes * 60_000 < 1000 || minutes > MAX_LIFETIME_MINUTES) {
+    throw new InvalidArgumentError(name, `${name} must be a number of minutes from 1/60 (one second) to ${MAX_LIFETIME_MINUTES} (24 hours), got ${describe(minutes)}`);
+  }
+  return Math.ceil(minutes * 60_000);
+}
+
+export function checkMaxWaitMs(ms: unknown): number {
+  if (ms === undefined) return Number.POSITIVE_INFINITY;
+  if (typeof ms !== "number" || Number.isNaN(ms) || ms < 0) {
+    throw new InvalidArgumentError("maxWaitMs", `maxWaitMs must be a number >= 0 (or Infinity), got ${describe(ms)}`);
+  }
+  return ms;
+}
+
+export function checkScopes(scopes: unknown, name = "scopes"): string[] {
+  if (scopes === undefined) return [];
+  if (!Array.isArray(scopes) || scopes.length > 100 || !scopes.every((s) => typeof s === "string" && s.length > 0 && s.length <= 200 && !/\s/.test(s))) {
+    throw new InvalidArgumentError(name, `${name} must be an array of at most 100 non-empty scope strings without spaces`);
+  }
+  return [...new Set(scopes as string[])];
+}
+
+export function checkSecretString(value: unknown, name: string): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > MAX_TOKEN_LENGTH || CONTROL.test(value)) {
+    // Never echo the value: it is a secret.
+    throw new InvalidArgumentError(name, `${name} must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters without control characters`);
+  }
+  return value;
+}
+
+export function checkOptionalDate(value: unknown, name: string): Date | undefined {
+  if (value === undefined || value === null) return undefined;
+  const date = value instanceof Date ? value : typeof value === "string" || typeof value === "number" ? new Date(value) : undefined;
+  if (!date || Number.isNaN(date.getTime()) || date.getUTCFullYear() < 1971 || date.getUTCFullYear() > 9999) {
+    throw new InvalidArgumentError(name, `${name} must be a valid Date (or ISO string) between 1971 and 9999, got ${describe(value)}`);
+  }
+  return date;
+}
+
+export function checkOptionalString(value: unknown, name: string, max: number): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" || value.length > max || CONTROL.test(value)) {
+    throw new InvalidArgumentError(name, `${name} must be a string of at most ${max} characters without control characters`);
+  }
+  return value;
+}
+
+export function checkOneOf<T extends string>(value: unknown, allowed: readonly T[], name: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value === "string" && (allowed as readonly string[]).includes(value)) return value as T;
+  throw new InvalidArgumentError(name, `${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${describe(value)}`);
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return JSON.stringify(v.slice(0, 40));
+  return v === null ? "null" : typeof v;
+}

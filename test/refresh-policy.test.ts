@@ -1,0 +1,76 @@
+import { expect } from "chai";
+import { decide, type Decision, type EntryState, type HandOutRequest, type RefreshPolicy } from "../src/refresh-policy";
+
+const MIN = 60_000;
+const NOW = Date.parse("2026-01-01T12:00:00Z");
+const L5: HandOutRequest = { lifetimeMs: 5 * MIN, maxWaitMs: Infinity, ifHeld: "fail" };
+const GITPOD: RefreshPolicy = { opportunistic: true, horizonMs: undefined, drain: false };
+const HORIZON_DRAIN: RefreshPolicy = { opportunistic: true, horizonMs: 20 * MIN, drain: true };
+const OFF: RefreshPolicy = { opportunistic: false, drain: false };
+const REVOKES = { revokesOnRefresh: true };
+const KEEPS = { revokesOnRefresh: false };
+
+function entry(expiresInMin: number | undefined, reservedForMin?: number, extra: Partial<EntryState> = {}): EntryState {
+  return {
+    expiresAtMs: expiresInMin === undefined ? undefined : NOW + expiresInMin * MIN,
+    reservedUntilMs: reservedForMin === undefined ? undefined : NOW + reservedForMin * MIN,
+    refreshable: true,
+    draining: false,
+    ...extra,
+  };
+}
+
+interface Row {
+  situation: string;
+  entry: EntryState | undefined;
+  request?: HandOutRequest;
+  policy: RefreshPolicy;
+  provider?: { revokesOnRefresh: boolean };
+  expected: Decision;
+}
+
+// DESIGN.md "The decision" plus the horizon/drain rows of issue #9, one row each.
+const rows: Row[] = [
+  { situation: "no entry", entry: undefined, policy: GITPOD, expected: { action: "none" } },
+  { situation: "token never expires", entry: entry(undefined), policy: GITPOD, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "cannot cover, no refresh token", entry: entry(3, undefined, { refreshable: false }), policy: GITPOD, expected: { action: "not_refreshable" } },
+  { situation: "cannot cover (forced), unreserved", entry: entry(3), policy: GITPOD, expected: { action: "refresh", label: "false", forced: true, breaksReservation: false } },
+  { situation: "cannot cover, reserved, drain off: forced refresh breaks the reservation", entry: entry(3, 2), policy: GITPOD, expected: { action: "refresh", label: "false", forced: true, breaksReservation: true } },
+  { situation: "cannot cover, reserved, drain on: wait until the reservation ends", entry: entry(3, 2), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 2 * MIN } },
+  { situation: "cannot cover, reserved, drain on, cannot wait, ifHeld fail", entry: entry(3, 2), request: { ...L5, maxWaitMs: 0 }, policy: HORIZON_DRAIN, expected: { action: "held", label: "false", untilMs: NOW + 2 * MIN } },
+  { situation: "cannot cover, reserved, drain on, cannot wait, ifHeld break", entry: entry(3, 2), request: { ...L5, maxWaitMs: 0, ifHeld: "break" }, policy: HORIZON_DRAIN, expected: { action: "refresh", label: "false", forced: true, breaksReservation: true } },
+  { situation: "cannot cover, reserved, provider keeps old tokens: refresh breaks nothing", entry: entry(3, 2), policy: HORIZON_DRAIN, provider: KEEPS, expected: { action: "refresh", label: "false", forced: true, breaksReservation: false } },
+  { situation: "opportunistic on, revoking provider, unreserved (Gitpod rule)", entry: entry(50), policy: GITPOD, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "opportunistic on, revoking provider, reserved", entry: entry(50, 3), policy: GITPOD, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "reservation ended exactly now counts as unreserved", entry: entry(50, 0), policy: GITPOD, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "horizon: unreserved but outside the horizon", entry: entry(50), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "horizon: unreserved within the horizon", entry: entry(15), policy: HORIZON_DRAIN, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "horizon: reserved within the horizon", entry: entry(15, 4), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "opportunistic off", entry: entry(50), policy: OFF, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "opportunistic on, provider does not revoke", entry: entry(50), policy: GITPOD, provider: KEEPS, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "opportunistic on, no refresh token", entry: entry(50, undefined, { refreshable: false }), policy: GITPOD, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "draining, reservation over: the drained refresh", entry: entry(30, -1, { draining: true }), policy: HORIZON_DRAIN, expected: { action: "refresh", label: "false", forced: false, breaksReservation: false } },
+  { situation: "draining, request fits inside the reservation", entry: entry(30, 8, { draining: true }), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: false } },
+  { situation: "draining, request would extend the reservation: wait", entry: entry(30, 3, { draining: true }), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 3 * MIN } },
+  { situation: "draining, would extend, cannot wait: hand out and extend", entry: entry(30, 3, { draining: true }), request: { ...L5, maxWaitMs: 0 }, policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "expiry exactly now + L covers", entry: entry(5), policy: OFF, expected: { action: "reuse", label: "false", extendReservation: true } },
+];
+
+describe("decide(): the refresh decision table", () => {
+  for (const row of rows) {
+    it(row.situation, () => {
+      expect(decide(row.entry, row.request ?? L5, NOW, row.policy, row.provider ?? REVOKES)).to.deep.equal(row.expected);
+    });
+  }
+
+  it("never returns a reuse whose token cannot cover the lifetime", () => {
+    for (let exp = -10; exp <= 70; exp += 1) {
+      for (const reserved of [undefined, -5, 0, 3, 9]) {
+        for (const policy of [GITPOD, HORIZON_DRAIN, OFF]) {
+          const d = decide(entry(exp, reserved), L5, NOW, policy, REVOKES);
+          if (d.action === "reuse") expect(NOW + exp * MIN, `exp ${exp} reserved ${reserved}`).to.be.at.least(NOW + 5 * MIN);
+        }
+      }
+    }
+  });
+});
