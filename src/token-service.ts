@@ -80,6 +80,11 @@ export class TokenService {
     return this.metrics.registry;
   }
 
+  /** A safe summary: no tokens, no keys, no database handles. */
+  toJSON(): Record<string, unknown> {
+    return { hosts: [...this.hosts] };
+  }
+
   /** Releases what the service opened itself (the database, when created from a databaseUrl). */
   async close(): Promise<void> {
     await this.settings.onClose?.();

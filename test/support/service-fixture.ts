@@ -1,0 +1,22 @@
+import { createTestTokenService, type TestTokenService, type TestTokenServiceOptions } from "../../src/testing/create-test-token-service";
+import { closeDataSource, openTestDataSource, type DbKind } from "./databases";
+
+/** A test service on the given database kind (a fresh embedded database, or this run's MariaDB database). */
+export async function serviceOn(kind: DbKind, options: TestTokenServiceOptions = {}): Promise<TestTokenService & { rawRows(userId: string): Promise<Record<string, unknown>[]> }> {
+  const dataSource = kind === "mariadb" ? await openTestDataSource("mariadb") : undefined;
+  const t = await createTestTokenService({ ...options, dataSource });
+  return {
+    ...t,
+    rawRows: (userId: string) => t.dataSource.query("SELECT * FROM scm_token_entry WHERE userId = ?", [userId]),
+    async close() {
+      await t.close();
+      if (dataSource) await closeDataSource(dataSource);
+    },
+  };
+}
+
+let counter = 0;
+/** A user id unique in this run (tests share the run's MariaDB database). */
+export function uniqueUser(prefix = "user"): string {
+  return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
