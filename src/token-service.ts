@@ -207,6 +207,16 @@ export class TokenService {
         }
         if (entry) this.checkScopes(entry, scopes, host);
         const now = this.clock.now().getTime();
+        if (entry?.reuse === "never") {
+          // A one-shot token (seed 004): handed out once, taken atomically, never refreshed.
+          if (entry.expiryDate && entry.expiryDate.getTime() < now + request.lifetimeMs) {
+            count("not_refreshable");
+            throw new ReauthorizationRequiredError(host, "not_refreshable");
+          }
+          if (!(await this.store.takeOnce(entry.id, entry.version))) continue;
+          count("still_valid");
+          return this.toToken(entry, undefined);
+        }
         const remainingWait = request.maxWaitMs - (now - startedMs);
         const decision: Decision = decide(entry && toEntryState(entry), { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
         if ("label" in decision && !refreshed) label = decision.label;
@@ -228,7 +238,7 @@ export class TokenService {
             continue;
           case "reuse": {
             if (decision.extendReservation && !(await this.store.reserve(entry!.id, entry!.version, new Date(now + request.lifetimeMs), new Date(now)))) continue;
-            count(refreshed ? "success" : waited ? "waited" : "still_valid");
+            count(waited ? "waited" : refreshed ? "success" : "still_valid");
             return this.toToken(entry!, decision.extendReservation ? new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)) : entry!.reservedUntilDate);
           }
           case "refresh": {

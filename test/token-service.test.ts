@@ -265,3 +265,37 @@ for (const kind of dbKinds()) {
     });
   });
 }
+
+for (const kind of dbKinds()) {
+  describe(`reuse modes on ${kind}`, () => {
+    let t: Fixture;
+    afterEach(async () => t?.close());
+
+    it("whenPossible serves a request whose scopes are a subset", async () => {
+      t = await serviceOn(kind);
+      const user = uniqueUser();
+      await t.connectUser(user, ["REPO_READ", "REPO_WRITE"]);
+      expect(await t.service.getTokenForHost(user, t.host, { scopes: ["REPO_READ"] })).to.not.equal(undefined);
+    });
+
+    it("exactly refuses a subset and serves the equal set", async () => {
+      t = await serviceOn(kind);
+      const user = uniqueUser();
+      await t.service.storeToken(user, t.host, { value: "exact-token", scopes: ["REPO_READ", "REPO_WRITE"], reuse: "exactly" });
+      const error = await t.service.getTokenForHost(user, t.host, { scopes: ["REPO_READ"] }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(InvalidArgumentError);
+      expect((error as Error).message).to.contain("exactly");
+      expect((await t.service.getTokenForHost(user, t.host, { scopes: ["REPO_WRITE", "REPO_READ"] }))!.value).to.equal("exact-token");
+    });
+
+    it("never: 50 concurrent requests, exactly one gets the one-shot token, then it is gone", async () => {
+      t = await serviceOn(kind);
+      const user = uniqueUser();
+      await t.service.storeToken(user, t.host, { value: "one-shot-token", scopes: ["REPO_READ"], reuse: "never", expiryDate: new Date(t.clock.now().getTime() + 3_600_000) });
+      const results = await Promise.all(Array.from({ length: 50 }, () => t.service.getTokenForHost(user, t.host)));
+      expect(results.filter((r) => r?.value === "one-shot-token")).to.have.length(1);
+      expect(results.filter((r) => r === undefined)).to.have.length(49);
+      expect(await t.rawRows(user)).to.have.length(0);
+    });
+  });
+}

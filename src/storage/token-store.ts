@@ -168,6 +168,11 @@ export class TokenStore {
     return affected > 0;
   }
 
+  /** Deletes the entry if it still holds `version`; true for exactly one of any number of concurrent callers. */
+  async takeOnce(id: string, version: number): Promise<boolean> {
+    return (await this.execute(`DELETE FROM ${TABLE} WHERE id = ? AND version = ?`, [id, version])) > 0;
+  }
+
   async delete(userId: string, host?: string): Promise<number> {
     if (host === undefined) return this.execute(`DELETE FROM ${TABLE} WHERE userId = ?`, [userId]);
     return this.execute(`DELETE FROM ${TABLE} WHERE userId = ? AND host = ?`, [userId, host]);

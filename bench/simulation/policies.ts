@@ -1,0 +1,81 @@
+/**
+ * The policies the simulation compares. Only "every-request" bypasses decide(); every other row is
+ * the real src/refresh-policy.ts decide() with a RefreshPolicy, plus what the store does around it:
+ * whether callers release early (issue #9) and whether the store prepares a refresh when a
+ * reservation ends.
+ */
+import type { ProviderTraits, RefreshPolicy } from "../../src/refresh-policy";
+import { MINUTE_MS } from "./user-kinds";
+
+/** Bitbucket Data Center: a refresh revokes the old access token at once. */
+export const BITBUCKET_DC: ProviderTraits = { revokesOnRefresh: true };
+
+export interface PolicySpec {
+  id: string;
+  description: string;
+  /** "always" = the refresh-on-every-request baseline (no decide()); "decide" = decide() with `policy`. */
+  mode: "always" | "decide";
+  policy: RefreshPolicy;
+  /** Callers release their hold when done (API call: 2-30 s, clone: 1-6 min) instead of holding L. */
+  release: boolean;
+  /** When a hold ends and leaves the entry unreserved, the store asks decide() (L = 0) whether to refresh now. */
+  prepare: boolean;
+  /** The waiter's bound; Infinity = wait as long as the drain takes (always < L). */
+  maxWaitMs: number;
+  /** A release wakes the entry's waiters at once; false = they sleep until decide()'s untilMs (the promised end). */
+  wakeOnRelease: boolean;
+}
+
+function spec(id: string, description: string, policy: RefreshPolicy, extra: Partial<PolicySpec> = {}): PolicySpec {
+  return { id, description, mode: "decide", policy, release: false, prepare: false, maxWaitMs: Infinity, wakeOnRelease: true, ...extra };
+}
+
+const horizons = [15, 20, 30, 45];
+
+/** Rows in report order: baselines, Gitpod, horizon, horizon + drain, release, then our extra candidates. */
+export const POLICIES: readonly PolicySpec[] = [
+  spec("every-request", "baseline: refresh on every request (no decide())", { opportunistic: false, drain: false }, { mode: "always" }),
+  spec("cover-only", "refresh only when the token cannot cover L (opportunistic off, drain off)", { opportunistic: false, drain: false }),
+  spec("gitpod", "Gitpod #19715: opportunistic whenever unreserved, forced refresh revokes", { opportunistic: true, drain: false }),
+  ...horizons.map((h) =>
+    spec(`h${h}`, `opportunistic only within ${h} min of expiry, no drain`, { opportunistic: true, horizonMs: h * MINUTE_MS, drain: false }),
+  ),
+  ...horizons.map((h) =>
+    spec(`h${h}-drain`, `horizon ${h} min + drain (forced refresh waits for the reservation)`, {
+      opportunistic: true,
+      horizonMs: h * MINUTE_MS,
+      drain: true,
+    }),
+  ),
+  spec("h20-drain-release", "horizon 20 + drain + early release", { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: true }, { release: true }),
+  spec("gitpod-release", "Gitpod's rule + early release", { opportunistic: true, drain: false }, { release: true }),
+  spec("cover-only-drain", "extra: no opportunistic refresh, drain on", { opportunistic: false, drain: true }),
+  spec("gitpod-drain", "extra: Gitpod's rule + drain", { opportunistic: true, drain: true }),
+  ...[10, 12, 15].map((h) =>
+    spec(`h${h}-drain-release`, `extra: horizon ${h} + drain + early release`, { opportunistic: true, horizonMs: h * MINUTE_MS, drain: true }, { release: true }),
+  ),
+  spec(
+    "h10-drain-release-sleep",
+    "extra: as h10-drain-release, but waiters sleep until decide()'s untilMs instead of waking on release",
+    { opportunistic: true, horizonMs: 10 * MINUTE_MS, drain: true },
+    { release: true, wakeOnRelease: false },
+  ),
+  spec("h20-release", "extra: horizon 20 + early release, no drain", { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: false }, { release: true }),
+  spec("h20-drain-prepare", "extra: horizon 20 + drain + refresh prepared when a reservation ends", { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: true }, { prepare: true }),
+  spec(
+    "h20-drain-release-prepare",
+    "extra: horizon 20 + drain + early release + prepared refresh",
+    { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: true },
+    { release: true, prepare: true },
+  ),
+];
+
+/** Looks policies up by id; throws on an unknown id so a typo in a CLI flag or a test is loud. */
+export function selectPolicies(ids?: readonly string[]): PolicySpec[] {
+  if (!ids) return [...POLICIES];
+  return ids.map((id) => {
+    const found = POLICIES.find((p) => p.id === id);
+    if (!found) throw new Error(`simulation: unknown policy "${id}"; known: ${POLICIES.map((p) => p.id).join(", ")}`);
+    return found;
+  });
+}

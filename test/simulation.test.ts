@@ -1,0 +1,171 @@
+import { expect } from "chai";
+import { decide } from "../src/refresh-policy";
+import { EventQueue } from "../bench/simulation/event-queue";
+import { Prng, deriveSeed } from "../bench/simulation/prng";
+import { formatReport } from "../bench/simulation/report";
+import { floorRefreshes, runSimulation, type SimulationParams, type SimulationResults } from "../bench/simulation/run-simulation";
+import { SimulatedStore } from "../bench/simulation/simulated-store";
+import { MINUTE_MS, USER_KINDS, assignKinds, type SimRequest } from "../bench/simulation/user-kinds";
+
+// 100 users × 2 weekdays: 30 idle, 45 normal, 20 heavy, 5 bots — small enough to run in well under a second per policy.
+const SMALL: SimulationParams = { users: 100, days: 2, seed: 42 };
+
+function policy(results: SimulationResults, id: string) {
+  const found = results.policies.find((p) => p.id === id);
+  if (!found) throw new Error(`no policy ${id} in results`);
+  return found;
+}
+
+describe("refresh-policy simulation", () => {
+  let results: SimulationResults;
+  before(() => {
+    results = runSimulation({ ...SMALL, policies: ["cover-only", "gitpod", "h20-drain", "h20-drain-release", "every-request"] });
+  });
+
+  describe("building blocks", () => {
+    it("the PRNG repeats its sequence for the same seed", () => {
+      const a = new Prng(7);
+      const b = new Prng(7);
+      const seqA = Array.from({ length: 5 }, () => a.next());
+      expect(seqA).to.deep.equal(Array.from({ length: 5 }, () => b.next()));
+      expect(seqA.every((x) => x >= 0 && x < 1)).to.equal(true);
+    });
+
+    it("derived seeds do not collide for neighbouring run seeds and users", () => {
+      // A plain XOR of seed and user index once made (seed 2, user 0) equal (seed 3, user 1).
+      expect(deriveSeed(2, 0, 1)).to.not.equal(deriveSeed(3, 1, 1));
+      expect(deriveSeed(42, 0, 1)).to.not.equal(deriveSeed(43, 1, 1));
+    });
+
+    it("the event queue pops by time, and events at the same time in insertion order", () => {
+      const queue = new EventQueue<string>();
+      queue.push(20, "c");
+      queue.push(10, "a");
+      queue.push(20, "d");
+      queue.push(10, "b");
+      const order: string[] = [];
+      for (let e = queue.pop(); e; e = queue.pop()) order.push(e.payload);
+      expect(order).to.deep.equal(["a", "b", "c", "d"]);
+    });
+
+    it("1000 users split into 300 idle, 450 normal, 200 heavy and 50 bots", () => {
+      const kinds = assignKinds(1000);
+      expect(USER_KINDS.map((k) => kinds.filter((x) => x === k).length)).to.deep.equal([300, 450, 200, 50]);
+    });
+
+    it("the store counts a holder as broken when a refresh revokes its token before it is done", () => {
+      const store = new SimulatedStore(1);
+      store.refresh(0, 0);
+      store.handOut(0, 0, 10 * MINUTE_MS, 10 * MINUTE_MS); // a clone until 10:00
+      store.handOut(0, 0, 5 * MINUTE_MS, 1 * MINUTE_MS); // an API call released at 01:00
+      const revocation = store.refresh(0, 4 * MINUTE_MS);
+      expect(revocation).to.deep.equal({ broken: 1, lostMs: 6 * MINUTE_MS });
+    });
+
+    it("a released hold no longer reserves the entry", () => {
+      const store = new SimulatedStore(1);
+      store.refresh(0, 0);
+      store.handOut(0, 0, 5 * MINUTE_MS, 10_000);
+      expect(store.state(0, 5_000).reservedUntilMs).to.equal(5 * MINUTE_MS);
+      expect(store.state(0, 10_000).reservedUntilMs).to.equal(undefined);
+    });
+
+    it("the floor refreshes lazily: once per 60 minutes of covered requests", () => {
+      const api = (atMin: number): SimRequest => ({ atMs: atMin * MINUTE_MS, type: "api", lifetimeMs: 5 * MINUTE_MS, releaseAfterMs: 0 });
+      // 0 → token until 60; 54 still fits (54+5 ≤ 60); 56 does not → 2nd token until 116; 110 fits; 112 does not.
+      expect(floorRefreshes([api(0), api(54), api(56), api(110), api(112)])).to.equal(3);
+    });
+  });
+
+  describe("determinism", () => {
+    it("gives deep-equal results and an identical report for the same seed", () => {
+      const again = runSimulation({ ...SMALL, policies: ["cover-only", "gitpod", "h20-drain", "h20-drain-release", "every-request"] });
+      expect(again).to.deep.equal(results);
+      expect(formatReport(again)).to.equal(formatReport(results));
+    });
+
+    it("gives different results for a different seed", () => {
+      const other = runSimulation({ ...SMALL, seed: 43, policies: ["cover-only", "gitpod", "h20-drain", "h20-drain-release", "every-request"] });
+      expect(other.params.requests).to.not.equal(results.params.requests);
+      expect(other.policies).to.not.deep.equal(results.policies);
+    });
+  });
+
+  describe("broken reservations", () => {
+    it("Gitpod's rule breaks reservations of heavy users", () => {
+      expect(policy(results, "gitpod").byKind.heavy.broken).to.be.greaterThan(0);
+    });
+
+    it("horizon 20 + drain breaks none, for every kind", () => {
+      const p = policy(results, "h20-drain");
+      for (const kind of USER_KINDS) expect(p.byKind[kind].broken, kind).to.equal(0);
+    });
+
+    it("horizon 20 + drain + early release breaks none and makes nobody wait, bots included", () => {
+      const p = policy(results, "h20-drain-release");
+      for (const kind of USER_KINDS) {
+        expect(p.byKind[kind].broken, `${kind} broken`).to.equal(0);
+        expect(p.byKind[kind].waits, `${kind} waits`).to.equal(0);
+      }
+    });
+
+    it("no policy hands out a token that cannot cover its lifetime, and no request fails", () => {
+      for (const p of results.policies) {
+        expect(p.total.shortHandOuts, p.id).to.equal(0);
+        expect(p.total.failed, p.id).to.equal(0);
+      }
+    });
+  });
+
+  describe("refresh counts", () => {
+    it("cover-only makes exactly the floor's refreshes", () => {
+      expect(policy(results, "cover-only").total.refreshes).to.equal(results.floor.total.refreshes);
+    });
+
+    it("horizon 20 + drain stays within 15 % of the floor", () => {
+      const p = policy(results, "h20-drain").total;
+      expect(p.refreshes).to.be.at.least(Math.floor(0.97 * p.floorRefreshes)); // waits shift requests later, so slightly below is possible
+      expect(p.vsFloor).to.be.at.most(1.15);
+    });
+
+    it("Gitpod's rule refreshes more often than horizon 20 + drain", () => {
+      expect(policy(results, "gitpod").total.refreshes).to.be.greaterThan(policy(results, "h20-drain").total.refreshes);
+    });
+  });
+
+  describe("goes through the real decide()", () => {
+    it("calls decide() once per decision it counts, and never for the every-request baseline", () => {
+      let calls = 0;
+      const spy: typeof decide = (...args) => {
+        calls++;
+        return decide(...args);
+      };
+      const spied = runSimulation({ ...SMALL, policies: ["gitpod", "h20-drain", "every-request"] }, { decide: spy });
+      const counted = spied.policies.reduce((sum, p) => sum + Object.values(p.total.decisions).reduce((s, n) => s + n, 0), 0);
+      expect(calls).to.equal(counted);
+      expect(Object.values(policy(spied, "every-request").total.decisions).every((n) => n === 0)).to.equal(true);
+      expect(spied).to.deep.equal(runSimulation({ ...SMALL, policies: ["gitpod", "h20-drain", "every-request"] }));
+    });
+
+    it("Gitpod's labels match decide()'s rows: \"true\" = opportunistic refreshes, \"reserved\" = reserved reuses", () => {
+      const t = policy(results, "gitpod").total;
+      expect(t.labels.true).to.equal(t.opportunistic).and.to.be.greaterThan(0);
+      expect(t.labels.reserved).to.be.greaterThan(0);
+      expect(t.labels.reserved).to.equal(t.decisions.reuse); // with the flag on and no horizon, every reuse of a valid token is "reserved"
+      expect(t.labels.false).to.equal(t.forced);
+    });
+
+    it("with opportunistic refresh off, decide() never says \"true\" or \"reserved\"", () => {
+      const t = policy(results, "cover-only").total;
+      expect(t.labels.true + t.labels.reserved).to.equal(0);
+      expect(t.forced).to.equal(t.refreshes);
+    });
+
+    it("a decide() that never refreshes makes no refreshes, and the short hand-outs show up", () => {
+      const lazy: typeof decide = () => ({ action: "reuse", label: "false", extendReservation: true });
+      const t = policy(runSimulation({ ...SMALL, policies: ["h20-drain"] }, { decide: lazy }), "h20-drain").total;
+      expect(t.refreshes).to.equal(0);
+      expect(t.shortHandOuts).to.equal(t.handOuts);
+    });
+  });
+});
