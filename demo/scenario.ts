@@ -11,7 +11,7 @@ function every(user: string, kind: DemoRequest["kind"], from: number, to: number
  * alice starts workspaces now and then and makes a few API calls; bob is busy (API calls every
  * 4 minutes, a workspace start every hour); carol starts one workspace and leaves.
  */
-export const DEMO_SCENARIO: DemoRequest[] = [
+export const DEMO_SCENARIO: DemoRequest[] = ([
   { atMinute: 0, user: "alice", kind: "workspace-start" },
   { atMinute: 2, user: "alice", kind: "api" },
   { atMinute: 30, user: "alice", kind: "api" },
@@ -21,4 +21,4 @@ export const DEMO_SCENARIO: DemoRequest[] = [
   ...every("bob", "api", 1, 178, 4),
   ...every("bob", "workspace-start", 5, 178, 60),
   { atMinute: 12, user: "carol", kind: "workspace-start" },
-].sort((a, b) => a.atMinute - b.atMinute || a.user.localeCompare(b.user));
+] as DemoRequest[]).sort((a, b) => a.atMinute - b.atMinute || a.user.localeCompare(b.user));

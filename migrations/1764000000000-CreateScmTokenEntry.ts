@@ -1,6 +1,6 @@
 import { Table, TableIndex, type MigrationInterface, type QueryRunner } from "typeorm";
 
-/** Creates scm_token_entry. Table API only, so it runs unchanged on MySQL, MariaDB and SQLite (sql.js). */
+/** Creates scm_token_entry and scm_token_hold. Table API only, so it runs unchanged on MySQL, MariaDB and SQLite (sql.js). */
 export class CreateScmTokenEntry1764000000000 implements MigrationInterface {
   name = "CreateScmTokenEntry1764000000000";
 
@@ -20,6 +20,8 @@ export class CreateScmTokenEntry1764000000000 implements MigrationInterface {
           { name: "reuse", type: "varchar", length: "16", default: "'whenPossible'" },
           datetime("expiryDate"),
           datetime("reservedUntilDate"),
+          datetime("pinnedUntilDate"),
+          { name: "reservationSeq", type: "integer", default: 0 },
           datetime("drainingSince"),
           { name: "refreshLeaseOwner", type: "varchar", length: "64", isNullable: true },
           datetime("refreshLeaseUntil"),
@@ -33,9 +35,24 @@ export class CreateScmTokenEntry1764000000000 implements MigrationInterface {
     );
     await queryRunner.createIndex("scm_token_entry", new TableIndex({ name: "IDX_scm_token_entry_user_host", columnNames: ["userId", "host"], isUnique: true }));
     await queryRunner.createIndex("scm_token_entry", new TableIndex({ name: "IDX_scm_token_entry_expiry", columnNames: ["expiryDate"] }));
+    // One row per releasable hand-out (issue #9): released rows are deleted, expired ones reaped.
+    await queryRunner.createTable(
+      new Table({
+        name: "scm_token_hold",
+        columns: [
+          { name: "id", type: "varchar", length: "36", isPrimary: true },
+          { name: "entryId", type: "varchar", length: "36" },
+          { name: "version", type: "integer" },
+          datetime("heldUntil", false),
+        ],
+      }),
+      true,
+    );
+    await queryRunner.createIndex("scm_token_hold", new TableIndex({ name: "IDX_scm_token_hold_entry", columnNames: ["entryId", "heldUntil"] }));
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.dropTable("scm_token_hold", true);
     await queryRunner.dropTable("scm_token_entry", true);
   }
 }

@@ -72,6 +72,7 @@ export function resolveParts(options: TokenServiceOptions): { crypto: TokenCrypt
       defaultLifetimeMinutes,
       retry: { ...DEFAULT_RETRY, ...options.retry },
       lease: { ...DEFAULT_LEASE, ...options.lease },
+      drainPollMs: options.drainPollMs ?? 5_000,
     },
   };
 }

@@ -31,6 +31,8 @@ export interface TokenServiceOptions {
   defaultLifetimeMinutes?: number;
   retry?: Partial<RetryOptions>;
   lease?: Partial<LeaseOptions>;
+  /** While a refresh waits for holders (drain), re-check the entry this often, in ms (default 5000). */
+  drainPollMs?: number;
   /** Connection pool size for databaseUrl (default 10). */
   poolSize?: number;
 }

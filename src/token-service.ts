@@ -11,7 +11,7 @@ import { RefreshCoordinator, type LeaseOptions } from "./refresh-coordinator";
 import { decide, type Decision, type EntryState, type HandOutRequest, type OpportunisticLabel, type RefreshPolicy } from "./refresh-policy";
 import type { RetryOptions } from "./refresh-with-retries";
 import type { StoredEntry, TokenStore } from "./storage/token-store";
-import { REUSE_MODES, Token, type StoreTokenInput } from "./token";
+import { REUSE_MODES, Token, type HandOutRef, type StoreTokenInput } from "./token";
 import type { TokenCrypto } from "./token-crypto";
 import { checkHost, checkLifetimeMinutes, checkMaxWaitMs, checkOneOf, checkOptionalDate, checkOptionalString, checkScopes, checkSecretString, checkUserId } from "./validation";
 
@@ -28,6 +28,11 @@ export interface GetTokenOptions {
   maxWaitMs?: number;
   /** When the token is held by others and waiting is not allowed: "fail" (TokenHeldError, default) or "break" (refresh anyway; counted). */
   ifHeld?: "fail" | "break";
+  /**
+   * Make this hand-out releasable: call releaseReservation(token) when done (or use withToken), and
+   * the token may be refreshed as soon as nobody else holds it. Costs one more INSERT per hand-out.
+   */
+  releasable?: boolean;
 }
 
 /** Tuning of refresh behaviour; every field has a sane default. */
@@ -35,6 +40,8 @@ export interface TokenServiceSettings {
   defaultLifetimeMinutes: number;
   retry: RetryOptions;
   lease: LeaseOptions;
+  /** While draining, re-check the entry at least this often (clock ms): a release can end the wait early. */
+  drainPollMs: number;
   /** What close() does: createTokenService closes the database it opened; in a container, nothing. */
   onClose?: () => Promise<void>;
 }
@@ -137,8 +144,9 @@ export class TokenService {
     const scopes = checkScopes(options.scopes);
     const maxWaitMs = checkMaxWaitMs(options.maxWaitMs);
     const ifHeld = checkOneOf(options.ifHeld, ["fail", "break"] as const, "ifHeld", "fail");
+    if (options.releasable !== undefined && typeof options.releasable !== "boolean") throw new InvalidArgumentError("releasable", "releasable must be true or false");
     const flags = await this.flags.getFlags(userId);
-    return this.handOut(userId, h, { lifetimeMs, maxWaitMs, ifHeld }, scopes, flags);
+    return this.handOut(userId, h, { lifetimeMs, maxWaitMs, ifHeld }, scopes, flags, options.releasable === true);
   }
 
   /**
@@ -151,6 +159,46 @@ export class TokenService {
     checkHost(host, this.hosts);
     const flags = await this.flags.getFlags(userId);
     return this.getTokenForHost(userId, host, { ...options, lifetimeMinutes: flags.workspaceStartLifetimeMinutes });
+  }
+
+  /**
+   * Gives back the reservation of a releasable hand-out (the clone finished, the API call returned),
+   * so the token may be refreshed as soon as no one else holds it. Idempotent: returns false when
+   * the hand-out was already released or its hold has ended.
+   *
+   * @example
+   * const token = await service.getTokenForWorkspaceStart(userId, host, { releasable: true });
+   * try { await clone(token); } finally { if (token) await service.releaseReservation(token); }
+   */
+  async releaseReservation(handOut: Token | HandOutRef): Promise<boolean> {
+    const ref = handOut instanceof Token ? handOut.handOut : handOut;
+    if (typeof ref !== "object" || ref === null || typeof ref.entryId !== "string") {
+      throw new InvalidArgumentError("handOut", "pass the Token (or its handOut) returned by getTokenForHost / getTokenForWorkspaceStart");
+    }
+    if (ref.holdId === undefined) {
+      throw new InvalidArgumentError("handOut", "this hand-out is not releasable: request it with { releasable: true } or use withToken()");
+    }
+    if (!(await this.store.deleteHold(ref.holdId))) return false;
+    if (!(await this.store.recomputeReservation(ref.entryId, this.clock.now()))) {
+      this.logger.warn({ host: ref.host }, "Reservation not lowered after a release (contended); it ends by itself");
+    }
+    this.metrics.released(ref.host);
+    return true;
+  }
+
+  /**
+   * get → use → release: hands a releasable token to `use` and releases it when `use` settles.
+   *
+   * @example
+   * await service.withToken(userId, host, { lifetimeMinutes: 10 }, async (token) => clone(repo, token));
+   */
+  async withToken<T>(userId: string, host: string, options: Omit<GetTokenOptions, "releasable">, use: (token: Token | undefined) => Promise<T>): Promise<T> {
+    const token = await this.getTokenForHost(userId, host, { ...options, releasable: true });
+    try {
+      return await use(token);
+    } finally {
+      if (token) await this.releaseReservation(token);
+    }
   }
 
   /**
@@ -178,10 +226,13 @@ export class TokenService {
       total += deleted;
       if (deleted < batchSize) break;
     }
+    // Holds that were never released end with their reservation; drop them an hour later.
+    const holdsBefore = new Date(this.clock.now().getTime() - 3_600_000);
+    for (let batch = 0; batch < maxBatches && (await this.store.deleteEndedHoldsBatch(holdsBefore, batchSize)) === batchSize; batch++);
     return total;
   }
 
-  private async handOut(userId: string, host: string, request: HandOutRequest, scopes: string[], flags: TokenFlags): Promise<Token | undefined> {
+  private async handOut(userId: string, host: string, request: HandOutRequest, scopes: string[], flags: TokenFlags, releasable: boolean): Promise<Token | undefined> {
     const provider = this.providers.get(host)!;
     const policy: RefreshPolicy = {
       opportunistic: flags.opportunisticRefresh,
@@ -237,9 +288,14 @@ export class TokenService {
             await this.drain(entry!, decision.untilMs);
             continue;
           case "reuse": {
-            if (decision.extendReservation && !(await this.store.reserve(entry!.id, entry!.version, new Date(now + request.lifetimeMs), new Date(now)))) continue;
+            if (!decision.extendReservation) {
+              count(waited ? "waited" : refreshed ? "success" : "still_valid");
+              return this.toToken(entry!, entry!.reservedUntilDate);
+            }
+            const reserved = await this.reserve(entry!, now, request.lifetimeMs, releasable);
+            if (!reserved) continue;
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
-            return this.toToken(entry!, decision.extendReservation ? new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)) : entry!.reservedUntilDate);
+            return this.toToken(entry!, new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)), reserved.holdId);
           }
           case "refresh": {
             const outcome = await this.coordinator.refresh({
@@ -257,10 +313,11 @@ export class TokenService {
             }
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
-              if (!(await this.store.reserve(entry!.id, entry!.version, new Date(now + request.lifetimeMs), new Date(now)))) continue;
+              const reserved = await this.reserve(entry!, now, request.lifetimeMs, releasable);
+              if (!reserved) continue;
               label = "false";
               count("still_valid");
-              return this.toToken(entry!, new Date(now + request.lifetimeMs));
+              return this.toToken(entry!, new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)), reserved.holdId);
             }
             continue;
           }
@@ -275,13 +332,26 @@ export class TokenService {
     }
   }
 
-  /** Drain: stop further extensions of the reservation, then wait (clock time) until it ends. */
+  /**
+   * Drain: stop further extensions of the reservation, then wait (clock time) until it ends — or
+   * less, re-reading the entry every drainPollMs, because holders may release early.
+   */
   private async drain(entry: StoredEntry, untilMs: number): Promise<void> {
     if (!entry.drainingSince) {
       await this.store.markDraining(entry.id, entry.version, this.clock.now());
       this.logger.info({ host: entry.host, reservedUntil: new Date(untilMs).toISOString() }, "Token must be refreshed but is held; waiting for holders to finish");
     }
-    await this.clock.sleep(Math.max(0, untilMs - this.clock.now().getTime()));
+    await this.clock.sleep(Math.min(this.settings.drainPollMs, Math.max(0, untilMs - this.clock.now().getTime())));
+  }
+
+  /** Reserves the token for this hand-out; undefined when the entry changed and the caller must decide again. */
+  private async reserve(entry: StoredEntry, nowMs: number, lifetimeMs: number, releasable: boolean): Promise<{ holdId?: string } | undefined> {
+    const until = new Date(nowMs + lifetimeMs);
+    // The hold is written before the reservation, so a concurrent release's recomputation sees it.
+    const holdId = releasable ? await this.store.addHold(entry.id, entry.version, until) : undefined;
+    if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), !releasable)) return { holdId };
+    if (holdId) await this.store.deleteHold(holdId);
+    return undefined;
   }
 
   private checkScopes(entry: StoredEntry, requested: string[], host: string): void {
@@ -296,13 +366,15 @@ export class TokenService {
     }
   }
 
-  private toToken(entry: StoredEntry, reservedUntil: Date | undefined): Token {
+  private toToken(entry: StoredEntry, reservedUntil: Date | undefined, holdId?: string): Token {
     const value = this.crypto.decrypt("access", entry.userId, entry.host, entry.accessTokenCiphertext);
     return new Token(value, entry.scopes, entry.expiryDate, reservedUntil, entry.username, {
       userId: entry.userId,
       host: entry.host,
+      entryId: entry.id,
       version: entry.version,
       reservedUntil,
+      holdId,
     });
   }
 }

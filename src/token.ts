@@ -50,6 +50,9 @@ export class Token {
 export interface HandOutRef {
   readonly userId: string;
   readonly host: string;
+  readonly entryId: string;
   readonly version: number;
   readonly reservedUntil?: Date;
+  /** Present when the hand-out was releasable (`releasable: true` or `withToken`). */
+  readonly holdId?: string;
 }

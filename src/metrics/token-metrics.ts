@@ -22,6 +22,7 @@ export type HandOutResult =
  * - `{prefix}scm_token_handout_wait_seconds{host,reason}` — time a hand-out waited (drain or a sibling's refresh)
  * - `{prefix}scm_token_reauthorization_required_total{host,reason}`
  * - `{prefix}scm_token_short_lived_total{host}` — the SCM issued a token shorter than requested
+ * - `{prefix}scm_token_reservations_released_total{host}` — releasable hand-outs given back early
  */
 export class TokenMetrics {
   private readonly requests: Counter<"host" | "result" | "opportunisticRefresh">;
@@ -30,6 +31,7 @@ export class TokenMetrics {
   private readonly waits: Histogram<"host" | "reason">;
   private readonly reauth: Counter<"host" | "reason">;
   private readonly shortLived: Counter<"host">;
+  private readonly releases: Counter<"host">;
 
   constructor(
     readonly registry: Registry,
@@ -75,6 +77,16 @@ export class TokenMetrics {
       labelNames: ["host"] as const,
       registers,
     });
+    this.releases = new Counter({
+      name: name("scm_token_reservations_released_total"),
+      help: "Releasable hand-outs given back early (releaseReservation / withToken)",
+      labelNames: ["host"] as const,
+      registers,
+    });
+  }
+
+  released(host: string): void {
+    this.releases.inc({ host });
   }
 
   handOut(host: string, result: HandOutResult, label: OpportunisticLabel): void {

@@ -2,9 +2,10 @@ import { DataSource, type DataSourceOptions } from "typeorm";
 import { scmTokenServiceMigrations } from "../../migrations";
 import { ConfigurationError } from "../errors";
 import { TokenEntry } from "./token-entry.entity";
+import { TokenHold } from "./token-hold.entity";
 
 /** The entities of the library, for your own DataSource's `entities`. */
-export const scmTokenServiceEntities = [TokenEntry];
+export const scmTokenServiceEntities = [TokenEntry, TokenHold];
 
 /**
  * Builds DataSource options from a URL:

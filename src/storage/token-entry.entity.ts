@@ -42,6 +42,14 @@ export class TokenEntry {
   @Column({ type: "datetime", precision: 3, nullable: true })
   reservedUntilDate!: Date | null;
 
+  /** The latest end of the non-releasable hand-outs; a release never lowers reservedUntilDate below it. */
+  @Column({ type: "datetime", precision: 3, nullable: true })
+  pinnedUntilDate!: Date | null;
+
+  /** Bumped by every hand-out that reserves; a release recomputes reservedUntilDate by compare-and-set on it. */
+  @Column({ type: "integer", default: 0 })
+  reservationSeq!: number;
+
   /** Set while a forced refresh waits for the reservations to end; hand-outs then stop extending them. */
   @Column({ type: "datetime", precision: 3, nullable: true })
   drainingSince!: Date | null;

@@ -3,8 +3,9 @@ import type { DataSource, QueryRunner } from "typeorm";
 import { fromSqlDate, toSqlDate, toSqlDateOrNull } from "./sql-values";
 
 const TABLE = "scm_token_entry";
+const HOLDS = "scm_token_hold";
 const COLUMNS =
-  "id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, reservedUntilDate, drainingSince, refreshLeaseOwner, refreshLeaseUntil, reauthorizationReason, version";
+  "id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, reservedUntilDate, pinnedUntilDate, reservationSeq, drainingSince, refreshLeaseOwner, refreshLeaseUntil, reauthorizationReason, version";
 
 /** A stored row as the service sees it (tokens still encrypted). */
 export interface StoredEntry {
@@ -18,6 +19,8 @@ export interface StoredEntry {
   reuse: string;
   expiryDate?: Date;
   reservedUntilDate?: Date;
+  pinnedUntilDate?: Date;
+  reservationSeq: number;
   drainingSince?: Date;
   refreshLeaseOwner?: string;
   refreshLeaseUntil?: Date;
@@ -71,7 +74,7 @@ export class TokenStore {
       toSqlDate(now),
     ];
     const update = `UPDATE ${TABLE} SET accessToken = ?, refreshToken = ?, scopes = ?, username = ?, reuse = ?, expiryDate = ?, updatedAt = ?,
-      reservedUntilDate = NULL, drainingSince = NULL, refreshLeaseOwner = NULL, refreshLeaseUntil = NULL, reauthorizationReason = NULL, version = version + 1
+      reservedUntilDate = NULL, pinnedUntilDate = NULL, reservationSeq = reservationSeq + 1, drainingSince = NULL, refreshLeaseOwner = NULL, refreshLeaseUntil = NULL, reauthorizationReason = NULL, version = version + 1
       WHERE userId = ? AND host = ?`;
     if ((await this.execute(update, [...params, userId, host])) > 0) return;
     try {
@@ -88,17 +91,69 @@ export class TokenStore {
 
   /**
    * Raises reservedUntilDate to `until` — never lowers it — if the entry still holds the token the
-   * caller read (`version`), no refresh lease is live and no drain is under way. Returns false when the
-   * caller must re-read (the token changed, a refresh started, or a drain began).
+   * caller read (`version`), no refresh lease is live and no drain is under way. A non-releasable
+   * hand-out (`pinned`) also raises pinnedUntilDate, below which a release never lowers the
+   * reservation. Every reservation bumps reservationSeq, so a concurrent release's recomputation
+   * notices it. Returns false when the caller must re-read (the token changed, a refresh started,
+   * or a drain began).
    */
-  async reserve(id: string, version: number, until: Date, now: Date): Promise<boolean> {
+  async reserve(id: string, version: number, until: Date, now: Date, pinned: boolean): Promise<boolean> {
     const u = toSqlDate(until);
+    const raise = (column: string) => `${column} = CASE WHEN ${column} IS NULL OR ${column} < ? THEN ? ELSE ${column} END`;
+    const sets = pinned ? `${raise("reservedUntilDate")}, ${raise("pinnedUntilDate")}` : raise("reservedUntilDate");
     const affected = await this.execute(
-      `UPDATE ${TABLE} SET reservedUntilDate = CASE WHEN reservedUntilDate IS NULL OR reservedUntilDate < ? THEN ? ELSE reservedUntilDate END
+      `UPDATE ${TABLE} SET ${sets}, reservationSeq = reservationSeq + 1
        WHERE id = ? AND version = ? AND drainingSince IS NULL AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
-      [u, u, id, version, toSqlDate(now)],
+      [...(pinned ? [u, u, u, u] : [u, u]), id, version, toSqlDate(now)],
     );
     return affected > 0;
+  }
+
+  /** Records a releasable hand-out of `version` until `until`; returns its id. Written before reserve(). */
+  async addHold(entryId: string, version: number, until: Date): Promise<string> {
+    const id = randomUUID();
+    await this.execute(`INSERT INTO ${HOLDS} (id, entryId, version, heldUntil) VALUES (?, ?, ?, ?)`, [id, entryId, version, toSqlDate(until)]);
+    return id;
+  }
+
+  /** Deletes a hold; true if it existed. */
+  async deleteHold(holdId: string): Promise<boolean> {
+    return (await this.execute(`DELETE FROM ${HOLDS} WHERE id = ?`, [holdId])) > 0;
+  }
+
+  /**
+   * After a release: sets reservedUntilDate to the maximum of the pinned hand-outs and the live
+   * holds of the current version, by compare-and-set on reservationSeq — a hand-out that reserved
+   * meanwhile makes the attempt fail and it is recomputed. Gives up (keeping the higher, safe value)
+   * after a few contended attempts.
+   */
+  async recomputeReservation(entryId: string, now: Date, attempts = 8): Promise<boolean> {
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      const rows = (await this.dataSource.query(`SELECT version, reservationSeq, pinnedUntilDate FROM ${TABLE} WHERE id = ?`, [entryId])) as Record<string, unknown>[];
+      if (rows.length === 0) return true;
+      const version = Number(rows[0].version);
+      const seq = Number(rows[0].reservationSeq);
+      const pinned = fromSqlDate(rows[0].pinnedUntilDate);
+      const held = (await this.dataSource.query(`SELECT MAX(heldUntil) AS heldUntil FROM ${HOLDS} WHERE entryId = ? AND version = ? AND heldUntil > ?`, [entryId, version, toSqlDate(now)])) as Record<string, unknown>[];
+      const maxHeld = fromSqlDate(held[0]?.heldUntil);
+      const candidates = [pinned, maxHeld].filter((d): d is Date => d !== undefined && d.getTime() > now.getTime());
+      const reservedUntil = candidates.length ? new Date(Math.max(...candidates.map((d) => d.getTime()))) : null;
+      const affected = await this.execute(`UPDATE ${TABLE} SET reservedUntilDate = ? WHERE id = ? AND version = ? AND reservationSeq = ?`, [
+        reservedUntil ? toSqlDate(reservedUntil) : null,
+        entryId,
+        version,
+        seq,
+      ]);
+      if (affected > 0) return true;
+    }
+    return false;
+  }
+
+  /** Deletes up to `limit` holds that ended before `before` (released holds are deleted at once). */
+  async deleteEndedHoldsBatch(before: Date, limit: number): Promise<number> {
+    const ids = (await this.dataSource.query(`SELECT id FROM ${HOLDS} WHERE heldUntil < ? LIMIT ${Math.floor(limit)}`, [toSqlDate(before)])) as { id: string }[];
+    if (ids.length === 0) return 0;
+    return this.execute(`DELETE FROM ${HOLDS} WHERE id IN (${ids.map(() => "?").join(", ")})`, ids.map((r) => r.id));
   }
 
   /** Marks the entry draining (a forced refresh waits for holders); idempotent. */
@@ -128,7 +183,8 @@ export class TokenStore {
 
   /**
    * Writes a refreshed token if the entry is still at `version` (compare-and-set): a writer with a
-   * stale view never overwrites a newer token. The new token starts reserved for its requester.
+   * stale view never overwrites a newer token. The new token starts reserved for its requester
+   * until that requester's own hand-out reserves it like any other.
    */
   async commitRefresh(
     id: string,
@@ -138,7 +194,7 @@ export class TokenStore {
   ): Promise<boolean> {
     const affected = await this.execute(
       `UPDATE ${TABLE} SET accessToken = ?, refreshToken = ?, scopes = ?, expiryDate = ?, reservedUntilDate = ?, updatedAt = ?,
-         drainingSince = NULL, refreshLeaseOwner = NULL, refreshLeaseUntil = NULL, reauthorizationReason = NULL, version = version + 1
+         pinnedUntilDate = NULL, reservationSeq = reservationSeq + 1, drainingSince = NULL, refreshLeaseOwner = NULL, refreshLeaseUntil = NULL, reauthorizationReason = NULL, version = version + 1
        WHERE id = ? AND version = ?`,
       [
         values.accessTokenCiphertext,
@@ -221,6 +277,8 @@ function toStoredEntry(row: Record<string, unknown>): StoredEntry {
     reuse: String(row.reuse ?? "whenPossible"),
     expiryDate: fromSqlDate(row.expiryDate),
     reservedUntilDate: fromSqlDate(row.reservedUntilDate),
+    pinnedUntilDate: fromSqlDate(row.pinnedUntilDate),
+    reservationSeq: Number(row.reservationSeq ?? 0),
     drainingSince: fromSqlDate(row.drainingSince),
     refreshLeaseOwner: str(row.refreshLeaseOwner),
     refreshLeaseUntil: fromSqlDate(row.refreshLeaseUntil),
