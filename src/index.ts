@@ -35,3 +35,4 @@ export { scmTokenServiceMigrations } from "../migrations";
 export { TokenEntry } from "./storage/token-entry.entity";
 export { DEFAULT_RETRY, type RetryOptions } from "./refresh-with-retries";
 export { DEFAULT_LEASE, type LeaseOptions } from "./refresh-coordinator";
+export * from "./secrets";

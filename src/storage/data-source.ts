@@ -1,11 +1,12 @@
 import { DataSource, type DataSourceOptions } from "typeorm";
 import { scmTokenServiceMigrations } from "../../migrations";
 import { ConfigurationError } from "../errors";
+import { SecretEntry } from "../secrets/take-once/secret-entry.entity";
 import { TokenEntry } from "./token-entry.entity";
 import { TokenHold } from "./token-hold.entity";
 
 /** The entities of the library, for your own DataSource's `entities`. */
-export const scmTokenServiceEntities = [TokenEntry, TokenHold];
+export const scmTokenServiceEntities = [TokenEntry, TokenHold, SecretEntry];
 
 /**
  * Builds DataSource options from a URL:

@@ -1,0 +1,21 @@
+/**
+ * Secrets for workspace start (issue #6): named-secrets bundles (seed 000), Kubernetes Secret and
+ * projected-volume rendering (seed 003), and expiring take-once secrets with loud deletion and a
+ * reaper (seed 002). Re-exported from the package root.
+ *
+ * @example
+ * import { WorkspaceSecrets, renderKubernetesSecret, renderSecretVolume, toYaml, TakeOnceSecrets } from "scm-token-service";
+ */
+export { WorkspaceSecrets, type BuildBundleInput, type BundleExtras, type EnvironmentInput, type WorkspaceSecretsOptions, type WorkspaceStartToken, type WorkspaceTokenSource } from "./workspace-secrets";
+export { NamedSecretsBundle } from "./named-secrets-bundle";
+export { NamedSecret, type NamedSecretInit, type NamedSecretKind } from "./named-secret";
+export { PLATFORM_TOKEN_SECRET_NAME, checkEnvName, envSecretName, hostSlug, scmTokenSecretName, scmUsernameSecretName } from "./secret-names";
+export { SECRET_LIMITS } from "./limits";
+export { ScmTokenMissingError, SecretNotFoundError } from "./secret-errors";
+export { renderKubernetesSecret, type RenderSecretOptions } from "./kubernetes/render-kubernetes-secret";
+export { renderSecretVolume, type SecretVolumeOptions } from "./kubernetes/render-secret-volume";
+export { toYaml } from "./kubernetes/to-yaml";
+export type { KeyToPath, KubernetesSecret, OwnerReference, ProjectedSecretVolume, SecretVolumeMount } from "./kubernetes/kubernetes-types";
+export { TakeOnceSecrets, type CreatedSecret, type SecretMetadata, type TakeOnceSecretsOptions } from "./take-once/take-once-secrets";
+export { SecretEntry } from "./take-once/secret-entry.entity";
+export { SecretStorageError } from "./take-once/secret-store";

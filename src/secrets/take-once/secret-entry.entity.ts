@@ -1,0 +1,36 @@
+import { Column, Entity, Index, PrimaryColumn } from "typeorm";
+
+/**
+ * One take-once secret (seed 002): encrypted, expiring, deleted when taken. Every column type is
+ * explicit and matches migrations/1764100000000-CreateScmSecret.ts exactly, so the schema builder
+ * sees no difference on MySQL, MariaDB or SQLite.
+ */
+@Entity({ name: "scm_secret" })
+@Index("IDX_scm_secret_expires", ["expiresAt"])
+export class SecretEntry {
+  /** 32 random bytes as lowercase hex (64 characters; see secret-id.ts): unguessable, and a bearer capability — never log it. */
+  @PrimaryColumn({ type: "varchar", length: 64 })
+  id!: string;
+
+  /** AES-256-GCM ciphertext of the value, bound to the id (KeyRing context). */
+  @Column({ type: "text" })
+  ciphertext!: string;
+
+  /** What the secret is for, e.g. "workspace-start"; take() can require it. */
+  @Column({ type: "varchar", length: 64, nullable: true })
+  purpose!: string | null;
+
+  /** "created" (step 1 of create→act→update) or "referenced" (step 3 done). */
+  @Column({ type: "varchar", length: 16, default: "created" })
+  state!: string;
+
+  /** What the secret was handed to (e.g. the workspace id), set after acting. */
+  @Column({ type: "varchar", length: 255, nullable: true })
+  reference!: string | null;
+
+  @Column({ type: "datetime", precision: 3 })
+  expiresAt!: Date;
+
+  @Column({ type: "datetime", precision: 3 })
+  createdAt!: Date;
+}
