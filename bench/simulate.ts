@@ -7,8 +7,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatReport } from "./simulation/report";
-import { runSimulation } from "./simulation/run-simulation";
+import { formatReport } from "../src/simulation/report";
+import { runSimulation } from "../src/simulation/run-simulation";
 
 const USAGE = "usage: npm run simulate -- [--users N] [--days N] [--seed N] [--policies id,id] [--out file.json]";
 

@@ -63,6 +63,14 @@ export function resolveParts(options: TokenServiceOptions): { crypto: TokenCrypt
     }
     defaultLifetimeMinutes = options.defaultLifetimeMinutes;
   }
+  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  const lease = { ...DEFAULT_LEASE, ...options.lease };
+  // A lease shorter than the refresh's retry budget could expire under a live holder and let a second
+  // replica refresh the same token.
+  const retryBudgetMs = retry.maxAttempts * retry.timeoutMs + (retry.maxAttempts - 1) * retry.maxDelayMs;
+  if (lease.leaseMs <= retryBudgetMs) {
+    throw new ConfigurationError(`lease.leaseMs (${lease.leaseMs}) must exceed the refresh retry budget (maxAttempts × timeoutMs + backoff = ${retryBudgetMs} ms); raise leaseMs or lower retry.timeoutMs/maxAttempts`);
+  }
   return {
     crypto,
     flags: options.flags ?? new StaticFeatureFlags({}, logger),
@@ -70,8 +78,8 @@ export function resolveParts(options: TokenServiceOptions): { crypto: TokenCrypt
     registry,
     settings: {
       defaultLifetimeMinutes,
-      retry: { ...DEFAULT_RETRY, ...options.retry },
-      lease: { ...DEFAULT_LEASE, ...options.lease },
+      retry,
+      lease,
       drainPollMs: options.drainPollMs ?? 5_000,
     },
   };

@@ -122,3 +122,20 @@ export class RefreshInProgressError extends TokenServiceError {
     super("REFRESH_IN_PROGRESS", `another process is refreshing the token for ${host} and did not finish within ${waitedMs} ms; retry shortly`);
   }
 }
+
+/**
+ * The database failed (connection lost, lock-wait timeout, deadlock, missing table). `transient`
+ * errors did nothing and may be retried. The message names the driver's error code, never SQL
+ * parameters or tokens.
+ */
+export class StorageError extends TokenServiceError {
+  constructor(
+    readonly operation: string,
+    readonly driverCode: string | undefined,
+    readonly transient: boolean,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super("STORAGE", `the database failed to ${operation} (${driverCode ?? "unknown error"}: ${detail}); ${transient ? "retry shortly" : "check that the migrations ran and the database is reachable"}`, options);
+  }
+}

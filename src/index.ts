@@ -15,14 +15,19 @@ export {
   DecryptionError,
   ConfigurationError,
   RefreshInProgressError,
+  StorageError,
   type TokenServiceErrorCode,
   type ReauthorizationReason,
 } from "./errors";
 export { decide, type Decision, type EntryState, type HandOutRequest, type RefreshPolicy, type ProviderTraits, type OpportunisticLabel } from "./refresh-policy";
 export { BitbucketServerProvider } from "./providers/bitbucket-server-provider";
+export { GitLabProvider, type GitLabProviderOptions } from "./providers/gitlab-provider";
+export { GitHubProvider, type GitHubProviderOptions, type GitHubTokenKind } from "./providers/github-provider";
+export { BitbucketCloudProvider, type BitbucketCloudProviderOptions } from "./providers/bitbucket-cloud-provider";
+export { OAuth2Provider, type OAuth2ProviderOptions } from "./providers/oauth2-provider";
 export type { ScmProvider, RefreshedToken, RefreshContext } from "./providers/scm-provider";
 export { RefreshRejectedError, TransientScmError } from "./providers/scm-provider";
-export type { OAuthClientOptions } from "./providers/oauth-token-endpoint";
+export type { OAuthClientOptions, RejectedRefreshTokenError } from "./providers/oauth-token-endpoint";
 export { FLAG_NAMES, DEFAULT_FLAGS, resolveFlags, type FeatureFlags, type TokenFlags, type RawFlagValues } from "./flags/feature-flags";
 export { StaticFeatureFlags } from "./flags/static-feature-flags";
 export { LaunchDarklyFeatureFlags, type LaunchDarklyClientLike } from "./flags/launchdarkly-feature-flags";

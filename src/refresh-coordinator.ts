@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "./clock";
-import { ReauthorizationRequiredError, RefreshInProgressError, ScmUnavailableError } from "./errors";
+import { ReauthorizationRequiredError, RefreshInProgressError, ScmUnavailableError, StorageError } from "./errors";
 import type { Logger } from "./logger";
 import type { TokenMetrics } from "./metrics/token-metrics";
 import { RefreshRejectedError, TransientScmError, type RefreshedToken, type ScmProvider } from "./providers/scm-provider";
@@ -110,18 +110,14 @@ export class RefreshCoordinator {
     const now = this.clock.now();
     // An SCM that does not rotate omits refresh_token: keep the one we have (never erase a good refresh token).
     const refreshToken = refreshed.refreshToken ?? oldRefreshToken;
-    const committed = await this.store.commitRefresh(
-      entry.id,
-      entry.version,
-      {
-        accessTokenCiphertext: this.crypto.encrypt("access", entry.userId, entry.host, refreshed.accessToken),
-        refreshTokenCiphertext: this.crypto.encrypt("refresh", entry.userId, entry.host, refreshToken),
-        scopes: refreshed.scopes ?? entry.scopes,
-        expiryDate: refreshed.expiresAt,
-        reservedUntilDate: new Date(now.getTime() + lifetimeMs),
-      },
-      now,
-    );
+    const values = {
+      accessTokenCiphertext: this.crypto.encrypt("access", entry.userId, entry.host, refreshed.accessToken),
+      refreshTokenCiphertext: this.crypto.encrypt("refresh", entry.userId, entry.host, refreshToken),
+      scopes: refreshed.scopes ?? entry.scopes,
+      expiryDate: refreshed.expiresAt,
+      reservedUntilDate: new Date(now.getTime() + lifetimeMs),
+    };
+    const committed = await this.commitWithRetries(entry, values, now);
     if (!committed) {
       this.logger.warn({ host: entry.host, owner }, "Refreshed token discarded: the entry changed while refreshing (a newer token was stored)");
       return { kind: "changed" };
@@ -141,12 +137,39 @@ export class RefreshCoordinator {
     return { kind: "refreshed" };
   }
 
+  /**
+   * The SCM has rotated: these tokens exist nowhere else, so a transient database failure (lock-wait
+   * timeout, lost connection) must not drop them. The compare-and-set on version makes a retry safe:
+   * if an earlier attempt did apply, the retry matches nothing and the caller re-reads.
+   */
+  private async commitWithRetries(entry: StoredEntry, values: Parameters<TokenStore["commitRefresh"]>[2], now: Date): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.store.commitRefresh(entry.id, entry.version, values, now);
+      } catch (e) {
+        if (!(e instanceof StorageError && e.transient) || attempt >= 5) throw e;
+        this.logger.warn({ host: entry.host, attempt, driverCode: e.driverCode }, "Could not store the refreshed token; retrying");
+        // Real time: this waits for the database, not for the token's clock.
+        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  /** A reservation was refused: if another process's refresh lease is live, wait for it instead of spinning. */
+  async waitWhileLeased(entry: StoredEntry): Promise<number> {
+    const outcome = await this.afterLostLease(entry);
+    return outcome.kind === "waited_for_other" ? outcome.waitedMs : 0;
+  }
+
   /** invalid_grant: believe it only if the row still holds the token we sent (a sibling may have won). */
   private async onRejected(entry: StoredEntry, error: RefreshRejectedError, mayHaveLostRotation: boolean): Promise<RefreshOutcome> {
     const current = await this.store.findById(entry.id);
     if (!current || current.version !== entry.version) return { kind: "changed" };
     const reason = mayHaveLostRotation ? "lost_rotation" : "invalid_grant";
-    await this.store.markReauthorizationRequired(entry.id, entry.version, reason);
+    // The mark only makes later calls fail fast; failing to write it must not hide the verdict.
+    await this.store
+      .markReauthorizationRequired(entry.id, entry.version, reason)
+      .catch((e: unknown) => this.logger.warn({ host: entry.host, error: errorName(e) }, "Could not mark the entry for re-authorisation"));
     this.metrics.reauthorizationRequired(entry.host, reason);
     this.logger.warn({ host: entry.host, reason, oauthError: error.oauthError }, "Refresh token rejected by the SCM; the user must re-authorise");
     throw new ReauthorizationRequiredError(entry.host, reason, error.oauthError);

@@ -90,7 +90,9 @@ export function decide(
   if (entry.expiresAtMs === undefined) return { action: "reuse", label: "false", extendReservation: true };
 
   const neededUntilMs = nowMs + request.lifetimeMs;
-  const reservedUntilMs = entry.reservedUntilMs ?? 0;
+  // A hold never outlives the token: once it has expired, a refresh cannot break anyone. (Matters
+  // when the SCM issues tokens shorter than the requested lifetime.)
+  const reservedUntilMs = Math.min(entry.reservedUntilMs ?? 0, entry.expiresAtMs);
   const heldByOthers = provider.revokesOnRefresh && reservedUntilMs > nowMs;
 
   if (entry.expiresAtMs < neededUntilMs) {

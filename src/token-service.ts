@@ -269,7 +269,12 @@ export class TokenService {
           return this.toToken(entry, undefined);
         }
         const remainingWait = request.maxWaitMs - (now - startedMs);
-        const decision: Decision = decide(entry && toEntryState(entry), { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
+        let decision: Decision = decide(entry && toEntryState(entry), { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
+        if (refreshed && entry?.expiryDate && entry.expiryDate.getTime() > now && (decision.action === "refresh" || decision.action === "wait" || decision.action === "held")) {
+          // Invariant 1's exception: this call just refreshed and the SCM's new token is still shorter
+          // than the lifetime (the commit logged and counted it). Hand it out; refreshing again would loop.
+          decision = { action: "reuse", label: "false", extendReservation: true };
+        }
         if ("label" in decision && !refreshed) label = decision.label;
 
         switch (decision.action) {
@@ -293,7 +298,10 @@ export class TokenService {
               return this.toToken(entry!, entry!.reservedUntilDate);
             }
             const reserved = await this.reserve(entry!, now, request.lifetimeMs, releasable);
-            if (!reserved) continue;
+            if (!reserved) {
+              waited = (await this.waitWhileLeased(entry!)) || waited;
+              continue;
+            }
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
             return this.toToken(entry!, new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)), reserved.holdId);
           }
@@ -314,7 +322,10 @@ export class TokenService {
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
               const reserved = await this.reserve(entry!, now, request.lifetimeMs, releasable);
-              if (!reserved) continue;
+              if (!reserved) {
+                waited = (await this.waitWhileLeased(entry!)) || waited;
+                continue;
+              }
               label = "false";
               count("still_valid");
               return this.toToken(entry!, new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)), reserved.holdId);
@@ -342,6 +353,13 @@ export class TokenService {
       this.logger.info({ host: entry.host, reservedUntil: new Date(untilMs).toISOString() }, "Token must be refreshed but is held; waiting for holders to finish");
     }
     await this.clock.sleep(Math.min(this.settings.drainPollMs, Math.max(0, untilMs - this.clock.now().getTime())));
+  }
+
+  /** After a refused reservation: wait (bounded) while another process refreshes; true if it waited. */
+  private async waitWhileLeased(entry: StoredEntry): Promise<boolean> {
+    const waitedMs = await this.coordinator.waitWhileLeased(entry);
+    if (waitedMs > 0) this.metrics.waited(entry.host, "lease", waitedMs / 1000);
+    return waitedMs > 0;
   }
 
   /** Reserves the token for this hand-out; undefined when the entry changed and the caller must decide again. */

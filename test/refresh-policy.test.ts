@@ -74,3 +74,16 @@ describe("decide(): the refresh decision table", () => {
     }
   });
 });
+
+describe("decide(): holds end with the token", () => {
+  it("a reservation beyond the token's expiry does not hold an expired token", () => {
+    // Token expired a minute ago, reserved until +4 (the SCM issued a token shorter than the lifetime).
+    const d = decide(entry(-1, 4), L5, NOW, HORIZON_DRAIN, REVOKES);
+    expect(d).to.deep.equal({ action: "refresh", label: "false", forced: true, breaksReservation: false });
+  });
+
+  it("waits at most until the token expires", () => {
+    const d = decide(entry(3, 8), L5, NOW, HORIZON_DRAIN, REVOKES);
+    expect(d).to.deep.equal({ action: "wait", label: "false", untilMs: NOW + 3 * MIN });
+  });
+});

@@ -1,11 +1,11 @@
 import { expect } from "chai";
 import { decide } from "../src/refresh-policy";
-import { EventQueue } from "../bench/simulation/event-queue";
-import { Prng, deriveSeed } from "../bench/simulation/prng";
-import { formatReport } from "../bench/simulation/report";
-import { floorRefreshes, runSimulation, type SimulationParams, type SimulationResults } from "../bench/simulation/run-simulation";
-import { SimulatedStore } from "../bench/simulation/simulated-store";
-import { MINUTE_MS, USER_KINDS, assignKinds, type SimRequest } from "../bench/simulation/user-kinds";
+import { EventQueue } from "../src/simulation/event-queue";
+import { Prng, deriveSeed } from "../src/simulation/prng";
+import { formatReport } from "../src/simulation/report";
+import { floorRefreshes, runSimulation, type SimulationParams, type SimulationResults } from "../src/simulation/run-simulation";
+import { SimulatedStore } from "../src/simulation/simulated-store";
+import { MINUTE_MS, USER_KINDS, assignKinds, type SimRequest } from "../src/simulation/user-kinds";
 
 // 100 users × 2 weekdays: 30 idle, 45 normal, 20 heavy, 5 bots — small enough to run in well under a second per policy.
 const SMALL: SimulationParams = { users: 100, days: 2, seed: 42 };

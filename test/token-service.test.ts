@@ -299,3 +299,24 @@ for (const kind of dbKinds()) {
     });
   });
 }
+
+describe("an SCM that issues tokens shorter than the requested lifetime (invariant 1's exception)", () => {
+  it("hands the short token out once refreshed, logs and counts it, and does not loop", async () => {
+    const t = await serviceOn("sqljs", { flags: { opportunisticRefresh: true }, scmOverrides: { accessTokenTtlSeconds: 300 } });
+    try {
+      const user = uniqueUser();
+      await t.connectUser(user);
+      const first = await t.service.getTokenForWorkspaceStart(user, t.host); // needs 10 min, tokens live 5
+      expect(first!.expiryDate!.getTime()).to.equal(t.clock.now().getTime() + 300_000);
+      expect(t.scm.counters.refreshSuccesses).to.equal(1);
+      expect(await t.registry.getSingleMetric("scm_token_short_lived_total")!.get().then((m) => m.values[0]?.value)).to.equal(1);
+      expect(t.logger.find("The SCM issued a token shorter than the requested lifetime")).to.not.equal(undefined);
+      t.clock.advanceMinutes(6); // the short token has expired; its holder cannot be broken any more
+      const second = await t.service.getTokenForWorkspaceStart(user, t.host);
+      expect(second!.value === first!.value).to.equal(false);
+      expect(t.scm.counters.refreshSuccesses).to.equal(2);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import * as oauth from "oauth4webapi";
 import { ConfigurationError, ScmResponseError } from "../errors";
+import { checkUrlOption } from "./check-provider-options";
 import { RefreshRejectedError, TransientScmError, type RefreshContext, type RefreshedToken } from "./scm-provider";
 
 /**
@@ -24,12 +25,26 @@ export interface OAuthClientOptions {
   allowInsecureHttp?: boolean;
 }
 
+/**
+ * An OAuth error answer that means "this refresh token is dead, the user must authorise again":
+ * an `error` code, or a code whose `error_description` must also match, for SCMs that reuse a code
+ * for unrelated failures: Bitbucket Cloud answers a dead refresh token with `invalid_request`
+ * "Invalid refresh_token" (research §1.3), Gitea's strict mode with `unauthorized_client` "token was
+ * already used" (§1.6) — and both use the same codes for mistakes in the request or the client
+ * credentials, which must not send every user to a re-authorisation prompt. A string description
+ * must equal the SCM's; a RegExp is tested against it.
+ *
+ * @example
+ * { error: "invalid_request", description: "Invalid refresh_token" }
+ */
+export type RejectedRefreshTokenError = string | { readonly error: string; readonly description: string | RegExp };
+
 /** Provider quirks, as data. */
 export interface TokenResponseQuirks {
   /** GitHub answers some errors with HTTP 200 and an `error` field (research §1.4). */
   errorsInHttp200?: boolean;
-  /** OAuth error codes that mean "this refresh token is dead" besides invalid_grant. */
-  rejectedRefreshTokenErrors?: readonly string[];
+  /** OAuth errors that mean "this refresh token is dead" besides invalid_grant (which always does, RFC 6749 §5.2). */
+  rejectedRefreshTokenErrors?: readonly RejectedRefreshTokenError[];
   /** Used when the response omits expires_in (GitLab #360729), in seconds. */
   fallbackExpiresInSeconds?: number;
   /** Compute expiry from the response's `created_at` (GitLab) when it is earlier than our own clock says. */
@@ -40,7 +55,8 @@ export interface TokenResponseQuirks {
   missingExpiryMeansNever?: boolean;
 }
 
-const REJECTED_BY_DEFAULT = ["invalid_grant"];
+/** RFC 6749 §5.2: the refresh token is "invalid, expired, revoked, … or was issued to another client". */
+const ALWAYS_REJECTED = "invalid_grant";
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
 /** A resolved token endpoint for one provider instance. */
@@ -64,7 +80,7 @@ export class OAuthTokenEndpoint {
     if (typeof options.clientId !== "string" || options.clientId === "" || typeof options.clientSecret !== "string" || options.clientSecret === "") {
       throw new ConfigurationError(`provider ${options.host}: clientId and clientSecret must be non-empty strings (from the SCM's OAuth application settings)`);
     }
-    const base = new URL(options.baseUrl ?? `https://${options.host}`);
+    const base = checkUrlOption(options.baseUrl ?? `https://${options.host}`, "baseUrl", `provider ${options.host}`);
     const tokenUrl = new URL(tokenPath, base.href.endsWith("/") ? base.href : `${base.href}/`);
     if (tokenPath.startsWith("/")) tokenUrl.pathname = base.pathname.replace(/\/$/, "") + tokenPath;
     this.insecure = tokenUrl.protocol === "http:";
@@ -90,7 +106,7 @@ export class OAuthTokenEndpoint {
     if (this.quirks.errorsInHttp200 && response.status === 200) await this.rejectErrorBodyIn200(response);
     let json: oauth.TokenEndpointResponse;
     try {
-      json = await oauth.processRefreshTokenResponse(this.as, this.client, response);
+      json = await oauth.processRefreshTokenResponse(this.as, this.client, await withoutIdToken(response));
     } catch (e) {
       throw this.mapProcessingError(e, response.status);
     }
@@ -120,12 +136,14 @@ export class OAuthTokenEndpoint {
     } catch {
       return; // not JSON: processRefreshTokenResponse reports it
     }
-    if (isRecord(body) && typeof body.error === "string") throw this.classifyOAuthError(body.error, 200);
+    if (isRecord(body) && typeof body.error === "string") {
+      throw this.classifyOAuthError(body.error, 200, typeof body.error_description === "string" ? body.error_description : undefined);
+    }
   }
 
-  private classifyOAuthError(error: string, status: number): Error {
-    const rejected = this.quirks.rejectedRefreshTokenErrors ?? REJECTED_BY_DEFAULT;
-    if (rejected.includes(error)) return new RefreshRejectedError(error, status);
+  private classifyOAuthError(error: string, status: number, description: string | undefined): Error {
+    const rejected = [ALWAYS_REJECTED, ...(this.quirks.rejectedRefreshTokenErrors ?? [])];
+    if (rejected.some((r) => isRejection(r, error, description))) return new RefreshRejectedError(error, status);
     if (error === "invalid_client" || error === "incorrect_client_credentials" || error === "unauthorized_client") {
       return new ScmResponseError(this.host, status, `client authentication failed (${error}): check clientId and clientSecret for ${this.host}`, error);
     }
@@ -133,10 +151,11 @@ export class OAuthTokenEndpoint {
   }
 
   private mapProcessingError(e: unknown, status: number): Error {
-    if (e instanceof oauth.ResponseBodyError) return this.classifyOAuthError(e.error, e.status);
+    if (e instanceof oauth.ResponseBodyError) return this.classifyOAuthError(e.error, e.status, e.error_description);
     if (e instanceof oauth.WWWAuthenticateChallengeError) {
-      const error = e.cause.map((c) => c.parameters.error).find((x): x is string => typeof x === "string") ?? "invalid_client";
-      return this.classifyOAuthError(error, e.status);
+      const challenge = e.cause.find((c) => typeof c.parameters.error === "string");
+      const description = challenge?.parameters.error_description;
+      return this.classifyOAuthError(challenge?.parameters.error ?? "invalid_client", e.status, typeof description === "string" ? description : undefined);
     }
     const message = e instanceof Error ? e.message : String(e);
     return new ScmResponseError(this.host, status, sanitize(message));
@@ -170,6 +189,32 @@ export class OAuthTokenEndpoint {
     }
     return undefined;
   }
+}
+
+function isRejection(rule: RejectedRefreshTokenError, error: string, description: string | undefined): boolean {
+  if (typeof rule === "string") return rule === error;
+  if (rule.error !== error || description === undefined) return false;
+  // search() ignores a RegExp's lastIndex, so a /g pattern shared between calls still matches every time.
+  return typeof rule.description === "string" ? rule.description === description : description.search(rule.description) !== -1;
+}
+
+/**
+ * GitLab and Gitea add an `id_token` when the `openid` scope was granted. oauth4webapi would validate
+ * it against an issuer derived from baseUrl — which differs from the SCM's public URL behind a proxy
+ * or under a relative URL — and fail *after* the SCM rotated the tokens, losing them. The library
+ * never uses the id_token, so it is dropped before validation.
+ */
+async function withoutIdToken(response: Response): Promise<Response> {
+  if (response.status !== 200) return response;
+  let body: unknown;
+  try {
+    body = await response.clone().json();
+  } catch {
+    return response;
+  }
+  if (!isRecord(body) || !("id_token" in body)) return response;
+  const { id_token: _ignored, ...rest } = body;
+  return new Response(JSON.stringify(rest), { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 function retryAfterMs(response: Response, now: Date): number | undefined {

@@ -18,4 +18,3 @@ export { toYaml } from "./kubernetes/to-yaml";
 export type { KeyToPath, KubernetesSecret, OwnerReference, ProjectedSecretVolume, SecretVolumeMount } from "./kubernetes/kubernetes-types";
 export { TakeOnceSecrets, type CreatedSecret, type SecretMetadata, type TakeOnceSecretsOptions } from "./take-once/take-once-secrets";
 export { SecretEntry } from "./take-once/secret-entry.entity";
-export { SecretStorageError } from "./take-once/secret-store";

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { DataSource, QueryRunner } from "typeorm";
+import type { DataSource } from "typeorm";
+import { SqlRunner } from "./sql-runner";
 import { fromSqlDate, toSqlDate, toSqlDateOrNull } from "./sql-values";
 
 const TABLE = "scm_token_entry";
@@ -46,7 +47,11 @@ export interface NewTokenValues {
  * (mysql2's default CLIENT_FOUND_ROWS makes affected = matched rows, as SQLite does.)
  */
 export class TokenStore {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly sql: SqlRunner;
+
+  constructor(dataSource: DataSource) {
+    this.sql = new SqlRunner(dataSource);
+  }
 
   /** The hot-path read: one lookup on the unique (userId, host) index. */
   async find(userId: string, host: string): Promise<StoredEntry | undefined> {
@@ -129,12 +134,12 @@ export class TokenStore {
    */
   async recomputeReservation(entryId: string, now: Date, attempts = 8): Promise<boolean> {
     for (let attempt = 0; attempt < attempts; attempt++) {
-      const rows = (await this.dataSource.query(`SELECT version, reservationSeq, pinnedUntilDate FROM ${TABLE} WHERE id = ?`, [entryId])) as Record<string, unknown>[];
+      const rows = await this.sql.rows("read the reservation", `SELECT version, reservationSeq, pinnedUntilDate FROM ${TABLE} WHERE id = ?`, [entryId]);
       if (rows.length === 0) return true;
       const version = Number(rows[0].version);
       const seq = Number(rows[0].reservationSeq);
       const pinned = fromSqlDate(rows[0].pinnedUntilDate);
-      const held = (await this.dataSource.query(`SELECT MAX(heldUntil) AS heldUntil FROM ${HOLDS} WHERE entryId = ? AND version = ? AND heldUntil > ?`, [entryId, version, toSqlDate(now)])) as Record<string, unknown>[];
+      const held = await this.sql.rows("read holds", `SELECT MAX(heldUntil) AS heldUntil FROM ${HOLDS} WHERE entryId = ? AND version = ? AND heldUntil > ?`, [entryId, version, toSqlDate(now)]);
       const maxHeld = fromSqlDate(held[0]?.heldUntil);
       const candidates = [pinned, maxHeld].filter((d): d is Date => d !== undefined && d.getTime() > now.getTime());
       const reservedUntil = candidates.length ? new Date(Math.max(...candidates.map((d) => d.getTime()))) : null;
@@ -151,9 +156,9 @@ export class TokenStore {
 
   /** Deletes up to `limit` holds that ended before `before` (released holds are deleted at once). */
   async deleteEndedHoldsBatch(before: Date, limit: number): Promise<number> {
-    const ids = (await this.dataSource.query(`SELECT id FROM ${HOLDS} WHERE heldUntil < ? LIMIT ${Math.floor(limit)}`, [toSqlDate(before)])) as { id: string }[];
+    const ids = await this.sql.rows("find ended holds", `SELECT id FROM ${HOLDS} WHERE heldUntil < ? LIMIT ${Math.floor(limit)}`, [toSqlDate(before)]);
     if (ids.length === 0) return 0;
-    return this.execute(`DELETE FROM ${HOLDS} WHERE id IN (${ids.map(() => "?").join(", ")})`, ids.map((r) => r.id));
+    return this.execute(`DELETE FROM ${HOLDS} WHERE id IN (${ids.map(() => "?").join(", ")})`, ids.map((r) => String(r.id)));
   }
 
   /** Marks the entry draining (a forced refresh waits for holders); idempotent. */
@@ -175,8 +180,9 @@ export class TokenStore {
     let sql = `UPDATE ${TABLE} SET refreshLeaseOwner = ?, refreshLeaseUntil = ?
       WHERE id = ? AND version = ? AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`;
     if (onlyIfUnreservedAt) {
-      sql += " AND (reservedUntilDate IS NULL OR reservedUntilDate <= ?)";
-      params.push(toSqlDate(onlyIfUnreservedAt));
+      // Same rule as decide(): a hold ends at the latest when the token expires.
+      sql += " AND (reservedUntilDate IS NULL OR reservedUntilDate <= ? OR expiryDate <= ?)";
+      params.push(toSqlDate(onlyIfUnreservedAt), toSqlDate(onlyIfUnreservedAt));
     }
     return (await this.execute(sql, params)) > 0;
   }
@@ -239,28 +245,22 @@ export class TokenStore {
    * refresh token or marked for re-authorisation. Bounded batches keep locks short on a busy table.
    */
   async deleteDeadBatch(now: Date, limit: number): Promise<number> {
-    const ids = await this.dataSource.query(
+    const ids = await this.sql.rows(
+      "find dead entries",
       `SELECT id FROM ${TABLE} WHERE expiryDate < ? AND (refreshToken IS NULL OR reauthorizationReason IS NOT NULL) LIMIT ${Math.floor(limit)}`,
       [toSqlDate(now)],
     );
-    const list = (ids as { id: string }[]).map((r) => r.id);
+    const list = ids.map((r) => String(r.id));
     if (list.length === 0) return 0;
     return this.execute(`DELETE FROM ${TABLE} WHERE id IN (${list.map(() => "?").join(", ")}) AND expiryDate < ?`, [...list, toSqlDate(now)]);
   }
 
   private async select(sql: string, params: unknown[]): Promise<StoredEntry[]> {
-    const rows = (await this.dataSource.query(sql, params)) as Record<string, unknown>[];
-    return rows.map(toStoredEntry);
+    return (await this.sql.rows("read a token entry", sql, params)).map(toStoredEntry);
   }
 
-  private async execute(sql: string, params: unknown[]): Promise<number> {
-    const runner: QueryRunner = this.dataSource.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return result.affected ?? 0;
-    } finally {
-      await runner.release();
-    }
+  private execute(sql: string, params: unknown[]): Promise<number> {
+    return this.sql.affected("write a token entry", sql, params);
   }
 }
 

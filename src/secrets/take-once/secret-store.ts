@@ -1,5 +1,5 @@
 import type { DataSource } from "typeorm";
-import { TokenServiceError } from "../../errors";
+import { SqlRunner } from "../../storage/sql-runner";
 import { fromSqlDate, toSqlDate } from "../../storage/sql-values";
 
 const TABLE = "scm_secret";
@@ -27,7 +27,11 @@ export interface StoredSecret {
  * await store.insert({ id, ciphertext, purpose: "clone", expiresAt, createdAt: now });
  */
 export class SecretStore {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly sql: SqlRunner;
+
+  constructor(dataSource: DataSource) {
+    this.sql = new SqlRunner(dataSource);
+  }
 
   /** @example await store.insert({ id, ciphertext, expiresAt, createdAt }) */
   async insert(row: { id: string; ciphertext: string; purpose?: string; expiresAt: Date; createdAt: Date }): Promise<void> {
@@ -80,50 +84,13 @@ export class SecretStore {
     return { selected: ids.length, deleted };
   }
 
-  private async select(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    try {
-      return (await this.dataSource.query(sql, params)) as Record<string, unknown>[];
-    } catch (e) {
-      throw storageError(operation, e);
-    }
+  private select(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return this.sql.rows(`${operation} the scm_secret table`, sql, params);
   }
 
-  private async execute(operation: string, sql: string, params: unknown[]): Promise<number> {
-    const runner = this.dataSource.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return result.affected ?? 0;
-    } catch (e) {
-      throw storageError(operation, e);
-    } finally {
-      await runner.release();
-    }
+  private execute(operation: string, sql: string, params: unknown[]): Promise<number> {
+    return this.sql.affected(`${operation} the scm_secret table`, sql, params);
   }
-}
-
-/**
- * A database error on the secrets table: code STORAGE, the driver's error code kept apart, no SQL parameters.
- * @example if (e instanceof SecretStorageError && e.driverCode === "ER_NO_SUCH_TABLE") runMigrations();
- */
-export class SecretStorageError extends TokenServiceError {
-  constructor(
-    message: string,
-    readonly driverCode: string | undefined,
-  ) {
-    super("STORAGE", message);
-  }
-
-  /** Deadlocks, lock-wait timeouts, a busy SQLite: the statement did nothing and may simply be retried. */
-  get retryable(): boolean {
-    return this.driverCode === "ER_LOCK_DEADLOCK" || this.driverCode === "ER_LOCK_WAIT_TIMEOUT" || this.driverCode === "SQLITE_BUSY";
-  }
-}
-
-function storageError(operation: string, error: unknown): SecretStorageError {
-  const code = typeof error === "object" && error !== null && "code" in error && typeof error.code === "string" ? error.code : undefined;
-  // Driver messages may quote a key value (e.g. "Duplicate entry '<id>'"): blank out anything id- or token-like.
-  const detail = (error instanceof Error ? error.message : String(error)).replace(/[A-Za-z0-9_-]{32,}/g, "[redacted]").slice(0, 300);
-  return new SecretStorageError(`could not ${operation} the scm_secret table (${detail}); check that the migrations ran and the database is reachable, then retry`, code);
 }
 
 function toStoredSecret(row: Record<string, unknown>): StoredSecret {

@@ -7,7 +7,8 @@ import { silentLogger, type Logger } from "../../logger";
 import { SECRET_LIMITS } from "../limits";
 import { SecretNotFoundError } from "../secret-errors";
 import { checkSecretId, newSecretId } from "./secret-id";
-import { SecretStorageError, SecretStore } from "./secret-store";
+import { StorageError } from "../../errors";
+import { SecretStore } from "./secret-store";
 
 export interface TakeOnceSecretsOptions {
   /** Longest allowed `expiresInMs` (default 24 h; at most 30 days). */
@@ -224,7 +225,7 @@ export class TakeOnceSecrets {
       try {
         return await this.store.deleteExpiredBatch(this.clock.now(), batchSize);
       } catch (e) {
-        if (!(e instanceof SecretStorageError && e.retryable) || attempt >= LOCK_RETRIES) throw e;
+        if (!(e instanceof StorageError && e.transient) || attempt >= LOCK_RETRIES) throw e;
       }
     }
   }

@@ -7,7 +7,7 @@
  * (not released, not past their promise). Without early release a hold lives until hand-out + L, so
  * this equals the single extend-only timestamp of DESIGN.md.
  */
-import type { EntryState } from "../../src/refresh-policy";
+import type { EntryState } from "../refresh-policy";
 import { MINUTE_MS } from "./user-kinds";
 
 /** Bitbucket Data Center: access tokens live 60 minutes. */

@@ -7,8 +7,8 @@
  * the entry draining, sleep until the reservation ends (or until a release ends it sooner), then
  * decide again. Refreshes are instantaneous: the SCM round trip (~1 s) does not matter at this scale.
  */
-import { decide as realDecide } from "../../src/refresh-policy";
-import type { Decision, OpportunisticLabel } from "../../src/refresh-policy";
+import { decide as realDecide } from "../refresh-policy";
+import type { Decision, OpportunisticLabel } from "../refresh-policy";
 import { EventQueue } from "./event-queue";
 import { BITBUCKET_DC, selectPolicies, type PolicySpec } from "./policies";
 import { SimulatedStore, TOKEN_LIFETIME_MS, type Revocation } from "./simulated-store";

@@ -4,7 +4,7 @@
  * whether callers release early (issue #9) and whether the store prepares a refresh when a
  * reservation ends.
  */
-import type { ProviderTraits, RefreshPolicy } from "../../src/refresh-policy";
+import type { ProviderTraits, RefreshPolicy } from "../refresh-policy";
 import { MINUTE_MS } from "./user-kinds";
 
 /** Bitbucket Data Center: a refresh revokes the old access token at once. */

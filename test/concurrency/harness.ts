@@ -1,0 +1,98 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { DataSource } from "typeorm";
+import { KeyRing, type EncryptionKey } from "../../src/crypto/key-ring";
+import type { FakeScmServer } from "../../src/testing/fake-scm";
+import { TokenStore, type StoredEntry } from "../../src/storage/token-store";
+import { TokenCrypto } from "../../src/token-crypto";
+
+/** Helpers shared by the concurrency tests. */
+
+export const HOST = "bitbucket.example.com";
+export const CLIENT = { clientId: "test-client", clientSecret: "test-secret" } as const;
+
+export function newEncryptionKey(): EncryptionKey {
+  return { id: "test", key: randomBytes(32).toString("base64") };
+}
+
+/** The short hash replicas report instead of a token. */
+export function tokenHash(value: string): string {
+  return createHash("sha256").update(value).digest("hex").slice(0, 16);
+}
+
+/** A stored row, decrypted: what the database really holds for (userId, host). */
+export interface DecryptedRow {
+  entry: StoredEntry;
+  accessToken: string;
+  refreshToken: string | undefined;
+}
+
+/** Reads rows straight from the store (no hand-out, no reservation) and decrypts them with the test key. */
+export class RowReader {
+  readonly store: TokenStore;
+  private readonly crypto: TokenCrypto;
+
+  constructor(dataSource: DataSource, key: EncryptionKey) {
+    this.store = new TokenStore(dataSource);
+    this.crypto = new TokenCrypto(new KeyRing([key]));
+  }
+
+  async read(userId: string, host = HOST): Promise<DecryptedRow> {
+    const entry = await this.store.find(userId, host);
+    if (!entry) throw new Error(`no row for ${userId}@${host}`);
+    return {
+      entry,
+      accessToken: this.crypto.decrypt("access", userId, host, entry.accessTokenCiphertext),
+      refreshToken: entry.refreshTokenCiphertext === undefined ? undefined : this.crypto.decrypt("refresh", userId, host, entry.refreshTokenCiphertext),
+    };
+  }
+}
+
+/**
+ * Whether the fake SCM would still accept `refreshToken` now: "active", "rotated" (used up by a refresh),
+ * "revoked", "expired" or "unknown". The fake has no public accessor for refresh tokens (only
+ * isAccessTokenLive), so this reads its token table without changing anything.
+ */
+export function refreshTokenStatus(scm: FakeScmServer, refreshToken: string | undefined): string {
+  if (refreshToken === undefined) return "none";
+  interface Families {
+    findRefreshToken(value: string): object | undefined;
+    refreshTokenView(record: object): { stored: string; familyRevoked: boolean; expired: boolean };
+  }
+  const families = (scm as unknown as { families: Families }).families;
+  const record = families.findRefreshToken(refreshToken);
+  if (!record) return "unknown";
+  const view = families.refreshTokenView(record);
+  if (view.stored !== "active") return view.stored;
+  if (view.familyRevoked) return "revoked";
+  return view.expired ? "expired" : "active";
+}
+
+/** Polls `check` (real time, bounded) until it returns a value other than undefined. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000): Promise<T> {
+  const started = Date.now();
+  let delay = 1;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(25, delay * 2);
+  }
+}
+
+/** Settles a promise into a value the tests can inspect without try/catch. */
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}
+
+/** "ReauthorizationRequiredError(lost_rotation)", "ScmUnavailableError", "QueryFailedError" … */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return `non-Error ${typeof error}`;
+  const reason = (error as { reason?: unknown }).reason;
+  return typeof reason === "string" ? `${error.name}(${reason})` : error.name;
+}

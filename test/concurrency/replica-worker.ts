@@ -1,0 +1,118 @@
+/**
+ * One "replica": a separate Node process with its own TokenService on the shared database, as a
+ * production deployment would run it (real system clock, its own connection pool, its own in-process
+ * single-flight). Driven by the mocha process over IPC; see protocol.ts.
+ *
+ * Started by replicas.ts with `fork(…, { execArgv: ["-r", "reflect-metadata", "-r", "ts-node/register/transpile-only"] })`.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { createHash } from "node:crypto";
+import { createTokenService } from "../../src/create-token-service";
+import { TokenServiceError } from "../../src/errors";
+import type { FeatureFlags } from "../../src/flags/feature-flags";
+import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
+import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
+import type { TokenService } from "../../src/token-service";
+import { KEY_ENV, type CallResult, type CallSpec, type FromReplica, type ReplicaConfig, type ToReplica } from "./protocol";
+
+const key = process.env[KEY_ENV];
+if (!process.send || !key) {
+  console.error("replica-worker: start me with child_process.fork and the encryption key in", KEY_ENV);
+  process.exit(2);
+}
+
+// The parent died or closed the channel: never linger as an orphan.
+process.on("disconnect", () => process.exit(0));
+
+let service: TokenService | undefined;
+let config: ReplicaConfig | undefined;
+let armed: { round: number; userId: string; calls: CallSpec[] } | undefined;
+
+// Per-call flags: the caller's flag set travels with its async context into flags.getFlags().
+const callFlags = new AsyncLocalStorage<StaticFeatureFlags>();
+let defaultFlags = new StaticFeatureFlags({});
+let opportunisticFlags = new StaticFeatureFlags({ opportunisticRefresh: true });
+const flags: FeatureFlags = { getFlags: (userId) => (callFlags.getStore() ?? defaultFlags).getFlags(userId) };
+
+function send(message: FromReplica): void {
+  process.send!(message);
+}
+
+async function configure(next: ReplicaConfig): Promise<void> {
+  const previous = service;
+  service = undefined;
+  await previous?.close();
+  config = next;
+  defaultFlags = new StaticFeatureFlags({ ...next.flags });
+  opportunisticFlags = new StaticFeatureFlags({ ...next.flags, opportunisticRefresh: true });
+  service = await createTokenService({
+    databaseUrl: next.databaseUrl,
+    providers: [new BitbucketServerProvider({ host: next.host, baseUrl: next.scmBaseUrl, clientId: "test-client", clientSecret: "test-secret" })],
+    encryptionKeys: [{ id: "test", key: key! }],
+    flags,
+    lease: next.lease,
+    retry: next.retry,
+    poolSize: next.poolSize ?? 5,
+  });
+  // Open the pool's connections now, so the first round measures races, not connection set-up.
+  const warmUser = `warm-up-${process.pid}`;
+  await Promise.all(Array.from({ length: next.poolSize ?? 5 }, () => service!.getTokenForHost(warmUser, next.host)));
+}
+
+function hash(value: string): string {
+  return createHash("sha256").update(value).digest("hex").slice(0, 16);
+}
+
+function toFailure(e: unknown): CallResult {
+  const error = e instanceof Error ? e : new Error(String(e));
+  const fields = error as Error & { code?: unknown; reason?: unknown; oauthError?: unknown };
+  return {
+    ok: false,
+    name: error.name,
+    code: e instanceof TokenServiceError ? e.code : typeof fields.code === "string" ? fields.code : null,
+    reason: typeof fields.reason === "string" ? fields.reason : null,
+    oauthError: typeof fields.oauthError === "string" ? fields.oauthError : null,
+    message: error.message.slice(0, 300),
+    finishedAt: Date.now(),
+  };
+}
+
+function go(round: number): void {
+  if (!armed || armed.round !== round || !service || !config) throw new Error(`go(${round}) without a matching arm`);
+  const { userId, calls } = armed;
+  const svc = service;
+  const host = config.host;
+  armed = undefined;
+  // Every call starts in this same tick: the barrier released them all at once.
+  const pending = calls.map((spec) =>
+    callFlags.run(spec.opportunistic ? opportunisticFlags : defaultFlags, () =>
+      svc.getTokenForHost(userId, host, { lifetimeMinutes: spec.lifetimeMinutes }).then(
+        (token): CallResult => ({ ok: true, tokenHash: token ? hash(token.value) : null, expiry: token?.expiryDate?.toISOString() ?? null, finishedAt: Date.now() }),
+        toFailure,
+      ),
+    ),
+  );
+  void Promise.all(pending).then((results) => send({ type: "results", round, results }));
+}
+
+async function handle(message: ToReplica): Promise<void> {
+  switch (message.type) {
+    case "configure":
+      await configure(message.config);
+      send({ type: "configured" });
+      return;
+    case "arm":
+      armed = { round: message.round, userId: message.userId, calls: message.calls };
+      send({ type: "armed", round: message.round });
+      return;
+    case "go":
+      go(message.round);
+      return;
+  }
+}
+
+process.on("message", (message: ToReplica) => {
+  handle(message).catch((e: unknown) => send({ type: "failed", stage: message.type, message: e instanceof Error ? (e.stack ?? e.message) : String(e) }));
+});
+
+send({ type: "ready" });
