@@ -8,27 +8,6 @@ const HOLDS = "scm_token_hold";
 const COLUMNS =
   "id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, reservedUntilDate, pinnedUntilDate, reservationSeq, drainingSince, refreshLeaseOwner, refreshLeaseUntil, reauthorizationReason, version";
 
-/** A stored row as the service sees it (tokens still encrypted). */
-export interface StoredEntry {
-  id: string;
-  userId: string;
-  host: string;
-  accessTokenCiphertext: string;
-  refreshTokenCiphertext?: string;
-  scopes: string[];
-  username?: string;
-  reuse: string;
-  expiryDate?: Date;
-  reservedUntilDate?: Date;
-  pinnedUntilDate?: Date;
-  reservationSeq: number;
-  drainingSince?: Date;
-  refreshLeaseOwner?: string;
-  refreshLeaseUntil?: Date;
-  reauthorizationReason?: string;
-  version: number;
-}
-
 /** A new token to store (ciphertexts). */
 export interface NewTokenValues {
   accessTokenCiphertext: string;
@@ -37,6 +16,21 @@ export interface NewTokenValues {
   username?: string;
   reuse: string;
   expiryDate?: Date;
+}
+
+/** A stored row as the service sees it (tokens still encrypted). */
+export interface StoredEntry extends NewTokenValues {
+  id: string;
+  userId: string;
+  host: string;
+  reservedUntilDate?: Date;
+  pinnedUntilDate?: Date;
+  reservationSeq: number;
+  drainingSince?: Date;
+  refreshLeaseOwner?: string;
+  refreshLeaseUntil?: Date;
+  reauthorizationReason?: string;
+  version: number;
 }
 
 /**
