@@ -26,6 +26,7 @@ async function main(): Promise<void> {
   await Promise.all(Array.from({ length: 10 }, () => service.getTokenForHost("warm-up-nobody", config.host)));
   await fetch(`${config.scmBaseUrl}/warm-up`).then((r) => r.arrayBuffer()).catch(() => undefined);
 
+  process.on("disconnect", () => process.exit(1)); // the parent is gone: never linger
   process.on("message", (m: ParentMessage) => {
     if (m.type === "go") setTimeout(() => void fire(service, config), Math.max(0, m.atEpochMs - Date.now()));
     if (m.type === "exit") void service.close().finally(() => process.exit(0));

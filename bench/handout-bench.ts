@@ -48,6 +48,10 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
   const db = await BenchDatabase.create();
+  process.once("SIGINT", () => {
+    log(`interrupted: dropping ${db.name}`);
+    void db.drop().finally(() => process.exit(130));
+  });
   const out: Record<string, unknown> = { startedAt: new Date().toISOString() };
   try {
     const machine = machineInfo(await db.serverVersion());

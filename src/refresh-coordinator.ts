@@ -196,7 +196,7 @@ export class RefreshCoordinator {
       if (!leaseLive || current.reauthorizationReason) return { kind: "changed" };
       if (Date.now() - started >= this.lease.waitForOtherMs) throw new RefreshInProgressError(entry.host, Date.now() - started);
       await new Promise((resolve) => setTimeout(resolve, pollMs));
-      pollMs = Math.min(250, pollMs * 2);
+      pollMs = Math.min(50, pollMs * 2); // one primary-key SELECT per waiting process every 50 ms at most
     }
   }
 }

@@ -44,7 +44,8 @@ export class TokenStore {
   private readonly sql: SqlRunner;
 
   constructor(dataSource: DataSource) {
-    this.sql = new SqlRunner(dataSource);
+    // The hot path (find + reserve on every hand-out) skips TypeORM's per-statement QueryRunner machinery.
+    this.sql = new SqlRunner(dataSource, { direct: true });
   }
 
   /** The hot-path read: one lookup on the unique (userId, host) index. */
