@@ -14,7 +14,7 @@ export interface BaselineCheck {
 
 /**
  * Guards the comparison against drift: the baseline copies the library's SQL, and the library
- * changes. Runs one hand-out through a separate probe service whose DataSource logs every statement
+ * changes. Runs one hand-out through a separate probe service whose DataSource records every statement
  * (the measured service is untouched) and compares with the baseline's statements.
  */
 export async function checkBaselineStatements(db: BenchDatabase, host: string, userId: string): Promise<BaselineCheck> {
@@ -29,6 +29,13 @@ export async function checkBaselineStatements(db: BenchDatabase, host: string, u
   };
   const ds = new DataSource({ ...dataSourceOptionsFromUrl(db.url, { poolSize: 1 }), logger });
   await ds.initialize();
+  // The token store sends its statements on the driver's mysql2 pool, past TypeORM's logger: record them there too.
+  const pool = (ds.driver as unknown as { pool: { query: (sql: unknown, ...rest: unknown[]) => unknown } }).pool;
+  const query = pool.query.bind(pool);
+  pool.query = (sql: unknown, ...rest: unknown[]) => {
+    statements.push(normalize(typeof sql === "string" ? sql : String((sql as { sql?: unknown }).sql)));
+    return query(sql, ...rest);
+  };
   try {
     const probe = await createTokenService({
       dataSource: ds,
