@@ -244,6 +244,7 @@ export class TokenService {
     let label: OpportunisticLabel = "false";
     let refreshed = false;
     let waited = false;
+    let drained = false;
 
     let counted = false;
     const count = (result: HandOutResult) => {
@@ -289,21 +290,15 @@ export class TokenService {
             count("error");
             throw new TokenHeldError(host, new Date(decision.untilMs));
           case "wait":
-            waited = true;
+            waited = drained = true;
             await this.drain(entry!, decision.untilMs);
             continue;
           case "reuse": {
-            if (!decision.extendReservation) {
-              count(waited ? "waited" : refreshed ? "success" : "still_valid");
-              return this.toToken(entry!, entry!.reservedUntilDate);
-            }
-            const reserved = await this.reserve(entry!, now, request.lifetimeMs, releasable);
-            if (!reserved) {
-              waited = (await this.waitWhileLeased(entry!)) || waited;
-              continue;
-            }
+            const outcome = decision.extendReservation ? await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable) : { token: this.toToken(entry!, entry!.reservedUntilDate), waitedForLease: false };
+            waited ||= outcome.waitedForLease;
+            if (!outcome.token) continue;
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
-            return this.toToken(entry!, new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)), reserved.holdId);
+            return outcome.token;
           }
           case "refresh": {
             const outcome = await this.coordinator.refresh({
@@ -321,14 +316,12 @@ export class TokenService {
             }
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
-              const reserved = await this.reserve(entry!, now, request.lifetimeMs, releasable);
-              if (!reserved) {
-                waited = (await this.waitWhileLeased(entry!)) || waited;
-                continue;
-              }
+              const kept = await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable);
+              waited ||= kept.waitedForLease;
+              if (!kept.token) continue;
               label = "false";
               count("still_valid");
-              return this.toToken(entry!, new Date(Math.max(now + request.lifetimeMs, entry!.reservedUntilDate?.getTime() ?? 0)), reserved.holdId);
+              return kept.token;
             }
             continue;
           }
@@ -339,7 +332,7 @@ export class TokenService {
       if (!counted) count(resultOf(e));
       throw e;
     } finally {
-      if (waited) this.metrics.waited(host, "drain", (this.clock.now().getTime() - startedMs) / 1000);
+      if (drained) this.metrics.waited(host, "drain", (this.clock.now().getTime() - startedMs) / 1000);
     }
   }
 
@@ -355,21 +348,22 @@ export class TokenService {
     await this.clock.sleep(Math.min(this.settings.drainPollMs, Math.max(0, untilMs - this.clock.now().getTime())));
   }
 
-  /** After a refused reservation: wait (bounded) while another process refreshes; true if it waited. */
-  private async waitWhileLeased(entry: StoredEntry): Promise<boolean> {
-    const waitedMs = await this.coordinator.waitWhileLeased(entry);
-    if (waitedMs > 0) this.metrics.waited(entry.host, "lease", waitedMs / 1000);
-    return waitedMs > 0;
-  }
-
-  /** Reserves the token for this hand-out; undefined when the entry changed and the caller must decide again. */
-  private async reserve(entry: StoredEntry, nowMs: number, lifetimeMs: number, releasable: boolean): Promise<{ holdId?: string } | undefined> {
+  /**
+   * Reserves the token for this hand-out and hands it out. No token when the entry changed under us
+   * and the caller must decide again — after waiting (bounded) if another process holds the refresh lease.
+   */
+  private async reserveAndHandOut(entry: StoredEntry, nowMs: number, lifetimeMs: number, releasable: boolean): Promise<{ token?: Token; waitedForLease: boolean }> {
     const until = new Date(nowMs + lifetimeMs);
     // The hold is written before the reservation, so a concurrent release's recomputation sees it.
     const holdId = releasable ? await this.store.addHold(entry.id, entry.version, until) : undefined;
-    if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), !releasable)) return { holdId };
+    if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), !releasable)) {
+      const reservedUntil = new Date(Math.max(until.getTime(), entry.reservedUntilDate?.getTime() ?? 0));
+      return { token: this.toToken(entry, reservedUntil, holdId), waitedForLease: false };
+    }
     if (holdId) await this.store.deleteHold(holdId);
-    return undefined;
+    const waitedMs = await this.coordinator.waitWhileLeased(entry);
+    if (waitedMs > 0) this.metrics.waited(entry.host, "lease", waitedMs / 1000);
+    return { waitedForLease: waitedMs > 0 };
   }
 
   private checkScopes(entry: StoredEntry, requested: string[], host: string): void {
