@@ -292,9 +292,12 @@ export class TokenService {
           case "wait":
             waited = drained = true;
             await this.drain(entry!, decision.untilMs);
+            // A drain poll is not a contended attempt: the wait is bounded by maxWaitMs and by the end of
+            // the reservation (no hand-out extends it while draining), not by MAX_DECISION_ROUNDS.
+            round--;
             continue;
           case "reuse": {
-            const outcome = decision.extendReservation ? await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable) : { token: this.toToken(entry!, entry!.reservedUntilDate), waitedForLease: false };
+            const outcome = await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable, !decision.extendReservation);
             waited ||= outcome.waitedForLease;
             if (!outcome.token) continue;
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
@@ -316,7 +319,7 @@ export class TokenService {
             }
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
-              const kept = await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable);
+              const kept = await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable, false);
               waited ||= kept.waitedForLease;
               if (!kept.token) continue;
               label = "false";
@@ -349,14 +352,16 @@ export class TokenService {
   }
 
   /**
-   * Reserves the token for this hand-out and hands it out. No token when the entry changed under us
-   * and the caller must decide again — after waiting (bounded) if another process holds the refresh lease.
+   * Records this hand-out (a hold if releasable, else a pinned reservation) and hands the token out.
+   * `withinCurrent`: during a drain, a hand-out that fits inside the current reservation is recorded
+   * without raising it. No token when the entry changed under us and the caller must decide again —
+   * after waiting (bounded) if another process holds the refresh lease.
    */
-  private async reserveAndHandOut(entry: StoredEntry, nowMs: number, lifetimeMs: number, releasable: boolean): Promise<{ token?: Token; waitedForLease: boolean }> {
+  private async reserveAndHandOut(entry: StoredEntry, nowMs: number, lifetimeMs: number, releasable: boolean, withinCurrent: boolean): Promise<{ token?: Token; waitedForLease: boolean }> {
     const until = new Date(nowMs + lifetimeMs);
     // The hold is written before the reservation, so a concurrent release's recomputation sees it.
     const holdId = releasable ? await this.store.addHold(entry.id, entry.version, until) : undefined;
-    if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), !releasable)) {
+    if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pinned: !releasable, withinCurrent })) {
       const reservedUntil = new Date(Math.max(until.getTime(), entry.reservedUntilDate?.getTime() ?? 0));
       return { token: this.toToken(entry, reservedUntil, holdId), waitedForLease: false };
     }

@@ -160,6 +160,38 @@ for (const kind of dbKinds()) {
       });
     });
 
+    it("a long drain (12 minutes at the default 5 s poll) is not cut short by the attempt limit", async () => {
+      t = await serviceOn(kind, { flags: HORIZON_DRAIN });
+      const { user, stored, start } = await tokenAt(t, 39);
+      await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18 }); // held until 57
+      t.clock.set(start + 45 * MIN);
+      const token = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 16 }); // needs 61 > 60
+      expect(token!.value === stored).to.equal(false);
+      expect(t.clock.now().getTime()).to.be.at.least(start + 57 * MIN);
+    });
+
+    for (const releasable of [true, false]) {
+      it(`a ${releasable ? "releasable" : "non-releasable"} hand-out that fits inside a drained reservation stays protected when the other holder releases`, async () => {
+        t = await serviceOn(kind, { flags: HORIZON_DRAIN, clock: new FakeClock("2026-01-01T00:00:00Z", { autoAdvance: false }), serviceOptions: { drainPollMs: 1_000 } });
+        const { user, stored, start } = await tokenAt(t, 39);
+        const a = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18, releasable: true }); // held until 57
+        t.clock.set(start + 53 * MIN);
+        const waiting = t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10 }); // forced: drains
+        for (let i = 0; i < 200 && (await t.rawRows(user))[0].drainingSince === null; i++) await new Promise((r) => setImmediate(r));
+        const b = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 2, releasable }); // until 55: fits inside 57
+        expect(b!.value === stored).to.equal(true);
+        if (releasable) expect(b!.handOut.holdId, "b is releasable").to.be.a("string");
+        await t.service.releaseReservation(a!);
+        expect(dateOf((await t.rawRows(user))[0].reservedUntilDate), "a's release keeps b's hold").to.equal(start + 55 * MIN);
+        if (releasable) await t.service.releaseReservation(b!);
+        else t.clock.set(start + 55 * MIN);
+        t.clock.advance(1_000);
+        const fresh = await waiting;
+        expect(fresh!.value === stored).to.equal(false);
+        expect(t.clock.now().getTime(), "refreshed only once b was done").to.be.at.least(start + (releasable ? 53 : 55) * MIN);
+      });
+    }
+
     it("racing releasable hand-outs, releases and a forced refresh: no held token is revoked", async () => {
       t = await serviceOn(kind, { flags: HORIZON_DRAIN });
       const { user, stored, start } = await tokenAt(t, 39);

@@ -90,21 +90,36 @@ export class TokenStore {
   }
 
   /**
-   * Raises reservedUntilDate to `until` — never lowers it — if the entry still holds the token the
-   * caller read (`version`), no refresh lease is live and no drain is under way. A non-releasable
+   * Reserves the token the caller read (`version`) until `until`, if no refresh lease is live.
+   * Normally raises reservedUntilDate — never lowers it — and only while no drain is under way. During
+   * a drain a hand-out that fits `withinCurrent` reservation leaves reservedUntilDate alone (raising it
+   * would delay the drained refresh) and requires that it still covers `until`. A non-releasable
    * hand-out (`pinned`) also raises pinnedUntilDate, below which a release never lowers the
    * reservation. Every reservation bumps reservationSeq, so a concurrent release's recomputation
-   * notices it. Returns false when the caller must re-read (the token changed, a refresh started,
-   * or a drain began).
+   * notices it. Returns false when the caller must re-read (the token changed, a refresh started, a
+   * drain began, or the reservation shrank).
    */
-  async reserve(id: string, version: number, until: Date, now: Date, pinned: boolean): Promise<boolean> {
+  async reserve(id: string, version: number, until: Date, now: Date, mode: { pinned: boolean; withinCurrent: boolean }): Promise<boolean> {
     const u = toSqlDate(until);
     const raise = (column: string) => `${column} = CASE WHEN ${column} IS NULL OR ${column} < ? THEN ? ELSE ${column} END`;
-    const sets = pinned ? `${raise("reservedUntilDate")}, ${raise("pinnedUntilDate")}` : raise("reservedUntilDate");
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (!mode.withinCurrent) {
+      sets.push(raise("reservedUntilDate"));
+      params.push(u, u);
+    }
+    if (mode.pinned) {
+      sets.push(raise("pinnedUntilDate"));
+      params.push(u, u);
+    }
+    sets.push("reservationSeq = reservationSeq + 1");
+    const guard = mode.withinCurrent ? "reservedUntilDate >= ?" : "drainingSince IS NULL";
+    if (mode.withinCurrent) params.push(id, version, u, toSqlDate(now));
+    else params.push(id, version, toSqlDate(now));
     const affected = await this.execute(
-      `UPDATE ${TABLE} SET ${sets}, reservationSeq = reservationSeq + 1
-       WHERE id = ? AND version = ? AND drainingSince IS NULL AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
-      [...(pinned ? [u, u, u, u] : [u, u]), id, version, toSqlDate(now)],
+      `UPDATE ${TABLE} SET ${sets.join(", ")}
+       WHERE id = ? AND version = ? AND ${guard} AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
+      params,
     );
     return affected > 0;
   }

@@ -233,7 +233,7 @@ for (const kind of dbKinds()) {
         ),
         "commitRefresh",
       ).to.equal(false);
-      expect(await store.reserve(stale.id, stale.version, later, now, true), "reserve").to.equal(false);
+      expect(await store.reserve(stale.id, stale.version, later, now, { pinned: true, withinCurrent: false }), "reserve").to.equal(false);
       expect(await store.takeLease(stale.id, stale.version, "stale-owner", later, now), "takeLease").to.equal(false);
       expect(await store.markDraining(stale.id, stale.version, now), "markDraining").to.equal(false);
       expect(await store.markReauthorizationRequired(stale.id, stale.version, "invalid_grant"), "markReauthorizationRequired").to.equal(false);
