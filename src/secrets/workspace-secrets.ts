@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from "../errors";
 import { silentLogger, type Logger } from "../logger";
-import type { Token } from "../token";
+import type { HandOutRef, Token } from "../token";
 import { checkUserId } from "../validation";
 import { checkBundleHosts, extrasEntries, type BundleExtras, type EnvironmentInput } from "./bundle-input";
 import { SECRET_LIMITS } from "./limits";
@@ -9,12 +9,14 @@ import { NamedSecretsBundle } from "./named-secrets-bundle";
 import { ScmTokenMissingError } from "./secret-errors";
 import { scmTokenSecretName, scmUsernameSecretName } from "./secret-names";
 
-/** The parts of a handed-out Token that go into a bundle. */
-export type WorkspaceStartToken = Pick<Token, "value" | "expiryDate" | "reservedUntilDate" | "username">;
+/** The parts of a handed-out Token that go into a bundle (handOut: to release it later). */
+export type WorkspaceStartToken = Pick<Token, "value" | "expiryDate" | "reservedUntilDate" | "username"> & Partial<Pick<Token, "handOut">>;
 
-/** The one TokenService method WorkspaceSecrets uses; a TokenService is one (tests and wrappers can pass their own). */
+/** The TokenService methods WorkspaceSecrets uses; a TokenService is one (tests and wrappers can pass their own). */
 export interface WorkspaceTokenSource {
-  getTokenForWorkspaceStart(userId: string, host: string): Promise<WorkspaceStartToken | undefined>;
+  getTokenForWorkspaceStart(userId: string, host: string, options?: { releasable?: boolean }): Promise<WorkspaceStartToken | undefined>;
+  /** Needed only with `releasable: true`. */
+  releaseReservation?(handOut: HandOutRef): Promise<boolean>;
 }
 
 export type { BundleExtras, EnvironmentInput };
@@ -30,6 +32,12 @@ export interface BuildBundleInput {
 export interface WorkspaceSecretsOptions {
   /** pino-compatible; gets names and counts, never values. Default silent. */
   logger?: Logger;
+  /**
+   * Request releasable hand-outs (issue #9): if building the bundle fails, the tokens already obtained
+   * are released at once; after the clone, `releaseBundle(bundle)` lets them be refreshed again.
+   * Default false: each token stays reserved for the full workspace-start lifetime.
+   */
+  releasable?: boolean;
 }
 
 /**
@@ -57,12 +65,36 @@ export interface WorkspaceSecretsOptions {
  */
 export class WorkspaceSecrets {
   private readonly logger: Logger;
+  private readonly releasable: boolean;
+  private readonly handOuts = new WeakMap<NamedSecretsBundle, HandOutRef[]>();
 
   constructor(
     private readonly tokens: WorkspaceTokenSource,
     options: WorkspaceSecretsOptions = {},
   ) {
     this.logger = options.logger ?? silentLogger;
+    this.releasable = options.releasable === true;
+    if (this.releasable && typeof tokens.releaseReservation !== "function") {
+      throw new InvalidArgumentError("releasable", "releasable: true needs a token source with releaseReservation (a TokenService has it)");
+    }
+  }
+
+  /**
+   * The clone is done: gives back the bundle's SCM token reservations (only for `releasable: true`).
+   * Returns how many were released; idempotent.
+   *
+   * @example
+   * await secrets.releaseBundle(bundle); // after the workspace finished cloning
+   */
+  async releaseBundle(bundle: NamedSecretsBundle): Promise<number> {
+    const refs = this.handOuts.get(bundle) ?? [];
+    this.handOuts.delete(bundle);
+    return this.release(refs);
+  }
+
+  private async release(refs: HandOutRef[]): Promise<number> {
+    const results = await Promise.allSettled(refs.map((ref) => this.tokens.releaseReservation!(ref)));
+    return results.filter((r) => r.status === "fulfilled" && r.value).length;
   }
 
   /**
@@ -81,7 +113,22 @@ export class WorkspaceSecrets {
     const hosts = checkBundleHosts(input.hosts);
     const extras = extrasEntries(input.extras);
 
-    const results = await Promise.allSettled(hosts.map((host) => this.tokens.getTokenForWorkspaceStart(userId, host)));
+    const results = await Promise.allSettled(hosts.map((host) => this.tokens.getTokenForWorkspaceStart(userId, host, this.releasable ? { releasable: true } : undefined)));
+    const obtained = results.flatMap((r) => (r.status === "fulfilled" && r.value?.handOut?.holdId ? [r.value.handOut] : []));
+    let bundle: NamedSecretsBundle;
+    try {
+      bundle = this.assemble(hosts, results, extras);
+    } catch (e) {
+      // Nothing is handed to the workspace: give back what was reserved for it.
+      await this.release(obtained);
+      throw e;
+    }
+    if (obtained.length > 0) this.handOuts.set(bundle, obtained);
+    this.logger.info({ hosts, names: bundle.names }, "Built workspace secrets bundle");
+    return bundle;
+  }
+
+  private assemble(hosts: readonly string[], results: PromiseSettledResult<WorkspaceStartToken | undefined>[], extras: NamedSecret[]): NamedSecretsBundle {
     const missing: string[] = [];
     const tokens: WorkspaceStartToken[] = [];
     for (const [i, result] of results.entries()) {
@@ -102,7 +149,6 @@ export class WorkspaceSecrets {
     if (bundle.totalBytes > SECRET_LIMITS.maxBundleBytes) {
       throw new InvalidArgumentError("extras", `the bundle would hold ${bundle.totalBytes} bytes; at most ${SECRET_LIMITS.maxBundleBytes} (1 MiB, one Kubernetes Secret) fit — ship fewer or smaller environment values`);
     }
-    this.logger.info({ hosts, names: bundle.names }, "Built workspace secrets bundle");
     return bundle;
   }
 }

@@ -108,5 +108,33 @@ for (const kind of dbKinds()) {
       expect(await t.reservedUntil(user, ALPHA)).to.equal(undefined);
       expect(t.scms.get(ALPHA)!.counters.tokenRequests).to.equal(0);
     });
+
+    describe("releasable: true (issue #9)", () => {
+      it("releases the tokens already obtained when one host has no token, so they can be refreshed again", async () => {
+        t = await multiHostService(kind, [ALPHA, BETA]);
+        const user = uniqueUser();
+        await t.connect(user, ALPHA);
+        const secrets = new WorkspaceSecrets(t.service, { releasable: true });
+        const error = await secrets.buildBundle({ userId: user, hosts: [ALPHA, BETA] }).catch((e: unknown) => e);
+        expect(error).to.be.instanceOf(ScmTokenMissingError);
+        // ALPHA's hold was released: nothing keeps its (refreshed) token reserved any more.
+        expect(await t.reservedUntil(user, ALPHA)).to.equal(undefined);
+      });
+
+      it("keeps the tokens reserved until releaseBundle, then gives them back", async () => {
+        t = await multiHostService(kind, [ALPHA, BETA]);
+        const user = uniqueUser();
+        await t.connect(user, ALPHA);
+        await t.connect(user, BETA);
+        const secrets = new WorkspaceSecrets(t.service, { releasable: true });
+        const bundle = await secrets.buildBundle({ userId: user, hosts: [ALPHA, BETA] });
+        const reserved = (await t.reservedUntil(user, ALPHA))!.getTime();
+        expect(reserved).to.equal(t.clock.now().getTime() + 10 * 60_000);
+        expect(await secrets.releaseBundle(bundle)).to.equal(2);
+        expect(await t.reservedUntil(user, ALPHA)).to.equal(undefined);
+        expect(await t.reservedUntil(user, BETA)).to.equal(undefined);
+        expect(await secrets.releaseBundle(bundle), "idempotent").to.equal(0);
+      });
+    });
   });
 }
