@@ -6,6 +6,7 @@ import { BitbucketServerProvider } from "../providers/bitbucket-server-provider"
 import { FakeClock } from "../testing/fake-clock";
 import { FakeScmServer } from "../testing/fake-scm";
 import { RecordingLogger } from "../testing/recording-logger";
+import type { Token } from "../token";
 import type { TokenService } from "../token-service";
 import { DEMO_SCENARIO } from "./scenario";
 
@@ -19,9 +20,14 @@ export interface DemoOptions {
   drain: boolean;
   /** Print only the summary, not every hand-out (default false). */
   quiet: boolean;
+  /** Callers release their hand-outs early: API calls when they return, clones after 3 minutes (default false). */
+  release: boolean;
 }
 
-export const DEFAULT_DEMO_OPTIONS: DemoOptions = { opportunistic: true, horizonMinutes: 20, drain: true, quiet: false };
+export const DEFAULT_DEMO_OPTIONS: DemoOptions = { opportunistic: true, horizonMinutes: 20, drain: true, quiet: false, release: false };
+
+/** With `release`, a clone gives its token back this long after it started. */
+const CLONE_MINUTES = 3;
 
 const HOST = "bitbucket.example.com";
 const START = Date.parse("2026-01-05T08:00:00Z");
@@ -64,7 +70,7 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
 
   try {
     print(`scm-token-service demo — fake Bitbucket Data Center at ${scm.baseUrl} (60-minute tokens; a refresh revokes the old token at once)`);
-    print(`flags: opportunistic_token_refresh=${opportunistic}  horizon=${horizon === 0 ? "none (Gitpod's rule)" : `${horizon} min`}  drain=${drain}  database: embedded sql.js\n`);
+    print(`flags: opportunistic_token_refresh=${opportunistic}  horizon=${horizon === 0 ? "none (Gitpod's rule)" : `${horizon} min`}  drain=${drain}  early release=${options.release}  database: embedded sql.js\n`);
 
     for (const user of ["alice", "bob", "carol"]) {
       const issued = scm.issueTokens({ userId: user });
@@ -79,13 +85,26 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
 
     const header = ["time", "user", "request", "result", "opportunisticRefresh", "token", "expires", "reserved until", "note"];
     const rows: string[][] = [];
+    const pendingReleases: Array<{ at: number; token: Token; holder: Holder }> = [];
+    const releaseDue = async (until: number) => {
+      for (const due of pendingReleases.filter((p) => p.at <= until)) {
+        pendingReleases.splice(pendingReleases.indexOf(due), 1);
+        due.holder.until = Math.min(due.holder.until, due.at);
+        await service.releaseReservation(due.token);
+      }
+    };
+    const releasable = options.release;
     for (const request of DEMO_SCENARIO) {
       const target = START + request.atMinute * 60_000;
+      await releaseDue(target);
       if (clock.now().getTime() < target) clock.set(target);
       const before = await snapshot();
       const askedAt = clock.now().getTime();
       const lifetime = request.kind === "workspace-start" ? 10 : 5;
-      const token = request.kind === "workspace-start" ? await service.getTokenForWorkspaceStart(request.user, HOST) : await service.getTokenForHost(request.user, HOST, { lifetimeMinutes: 5 });
+      const token =
+        request.kind === "workspace-start"
+          ? await service.getTokenForWorkspaceStart(request.user, HOST, { releasable })
+          : await service.getTokenForHost(request.user, HOST, { lifetimeMinutes: 5, releasable });
       const now = clock.now().getTime();
       const after = await snapshot();
       const changed = [...after].find(([k, v]) => v !== (before.get(k) ?? 0))?.[0] ?? "?|?";
@@ -105,7 +124,10 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
         } else notes.push("refreshed; old token revoked, nobody held it");
       }
       lastToken.set(request.user, token!.value);
-      holders.push({ user: request.user, token: token!.value, until: now + lifetime * 60_000, kind: request.kind });
+      const holder: Holder = { user: request.user, token: token!.value, until: now + lifetime * 60_000, kind: request.kind };
+      holders.push(holder);
+      if (releasable) pendingReleases.push({ at: request.kind === "workspace-start" ? now + CLONE_MINUTES * 60_000 : now, token: token!, holder });
+      if (releasable && request.kind === "api") await releaseDue(now); // the API call returned
       stats.set(request.user, s);
       rows.push([hhmm(now), request.user, `${request.kind} (${lifetime}m)`, result, label, short(token!.value), hhmm(token!.expiryDate!.getTime()), token!.reservedUntilDate ? hhmm(token!.reservedUntilDate.getTime()) : "-", notes.join("; ")]);
     }
@@ -121,7 +143,7 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
     print(`'Token refreshed' log lines: ${logger.filter("Token refreshed").length} (e.g. ${JSON.stringify(logger.find("Token refreshed")?.fields ?? {})})`);
     print("\nPrometheus metrics (what an operator sees):\n");
     print((await registry.metrics()).split("\n").filter((l) => l.startsWith("scm_token_refresh_requests_total") || l.startsWith("scm_token_reservations_broken_total") || l.startsWith("# HELP scm_token_refresh_requests")).join("\n"));
-    print(`\nTry: scm-token-service demo ${opportunistic ? "--no-opportunistic" : ""}  |  scm-token-service demo --horizon 0 --no-drain  (Gitpod's rule)   (in this repository: npm run demo -- <flags>)`);
+    print(`\nTry: scm-token-service demo ${opportunistic ? "--no-opportunistic" : ""}  |  --horizon 0 --no-drain  (Gitpod's rule)  |  --release  (callers give tokens back early)   (in this repository: npm run demo -- <flags>)`);
   } finally {
     await service.close();
     await scm.close();

@@ -24,6 +24,16 @@ describe("scm-token-service demo", () => {
     expect(run.stdout).to.include("reserved until").and.include("BROKE");
   });
 
+  it("--release: callers give tokens back early, so the busy user neither waits nor breaks", async function () {
+    this.timeout(20_000);
+    const waiting = await cli(["demo", "--quiet"]);
+    expect(waiting.stdout, "without release the busy user waits for holders").to.match(/^bob +\d+ +\d+ +0 +[1-9]\d*\.\d$/m);
+    const run = await cli(["demo", "--quiet", "--release"]);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout).to.include("early release=true");
+    expect(run.stdout).to.match(/^bob +\d+ +\d+ +0 +0\.0$/m);
+  });
+
   it("rejects a bad --horizon with exit code 2", async () => {
     const run = await cli(["demo", "--horizon", "soon"]);
     expect(run.code).to.equal(2);
