@@ -131,6 +131,16 @@ export class TokenStore {
     return id;
   }
 
+  /** The live (unreleased, unexpired) holds of the entry's current `version`: how many, and the latest end. */
+  async liveHolds(entryId: string, version: number, now: Date): Promise<{ count: number; latestUntil?: Date }> {
+    const rows = await this.sql.rows(
+      "read holds",
+      `SELECT COUNT(*) AS n, MAX(heldUntil) AS latest FROM ${HOLDS} WHERE entryId = ? AND version = ? AND heldUntil > ?`,
+      [entryId, version, toSqlDate(now)],
+    );
+    return { count: Number(rows[0]?.n ?? 0), latestUntil: fromSqlDate(rows[0]?.latest) };
+  }
+
   /** Deletes a hold; true if it existed. */
   async deleteHold(holdId: string): Promise<boolean> {
     return (await this.execute(`DELETE FROM ${HOLDS} WHERE id = ?`, [holdId])) > 0;

@@ -21,6 +21,11 @@ for (const kind of dbKinds()) {
         await service.getTokenForHost("alice", HOST, { lifetimeMinutes: 10 }); // reserves (and pins) it for 10 minutes
         await service.storeToken("bob", HOST, { value: "access-bob-SECRET", refreshToken: "refresh-bob-SECRET", expiryDate: new Date(Date.now() + 3_600_000) });
         await service.storeToken("dave", HOST, { value: "access-dave-SECRET", expiryDate: new Date(Date.now() + 3_600_000) });
+        await service.storeToken("erin", HOST, { value: "access-erin-SECRET", refreshToken: "refresh-erin-SECRET", expiryDate: new Date(Date.now() + 3_600_000) });
+        await service.getTokenForHost("erin", HOST, { lifetimeMinutes: 7, releasable: true });
+        const released = await service.getTokenForHost("erin", HOST, { lifetimeMinutes: 20, releasable: true });
+        await service.getTokenForHost("erin", HOST, { lifetimeMinutes: 9, releasable: true });
+        await service.releaseReservation(released!);
       } finally {
         await service.close();
       }
@@ -47,6 +52,16 @@ for (const kind of dbKinds()) {
       expect(m.pinnedUntilDate).to.equal(m.reservedUntilDate);
       expect(m.reservationSeq).to.be.greaterThan(0);
       expectNoSecrets(run.stdout + run.stderr, [secrets.value, secrets.refreshToken, key.key]);
+    });
+
+    it("counts the live holds of releasable hand-outs (released ones excluded)", async () => {
+      const erin = JSON.parse((await cli(["inspect", "erin", HOST, "--json", "--database-url", url])).stdout) as EntryMetadata;
+      expect(erin.liveHolds.count).to.equal(2);
+      expect(Date.parse(erin.liveHolds.latestUntil!) - Date.now()).to.be.within(8 * 60_000, 9 * 60_000);
+      const alice = JSON.parse((await cli(["inspect", "alice", HOST, "--json", "--database-url", url])).stdout) as EntryMetadata;
+      expect(alice.liveHolds).to.deep.equal({ count: 0, latestUntil: null });
+      const text = await cli(["inspect", "erin", HOST, "--database-url", url]);
+      expect(text.stdout).to.match(/^live holds +2 releasable hand-out\(s\), the last until \S+Z \(in (8|9) min\)$/m);
     });
 
     it("shows a refresh lease, a drain and a re-authorisation mark", async () => {

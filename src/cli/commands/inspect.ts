@@ -22,12 +22,14 @@ export interface EntryMetadata {
   reservationSeq: number;
   drainingSince: string | null;
   refreshLease: { owner: string | null; until: string | null } | null;
+  /** Releasable hand-outs still holding the current token (released or ended ones are not counted). */
+  liveHolds: { count: number; latestUntil: string | null };
   reauthorizationReason: string | null;
   keyIds: { accessToken: string | null; refreshToken: string | null };
 }
 
 /** The metadata of a stored entry; the token columns contribute only the ids of the keys they are encrypted with. */
-export function entryMetadata(entry: StoredEntry): EntryMetadata {
+export function entryMetadata(entry: StoredEntry, holds: { count: number; latestUntil?: Date } = { count: 0 }): EntryMetadata {
   const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
   return {
     id: entry.id,
@@ -44,6 +46,7 @@ export function entryMetadata(entry: StoredEntry): EntryMetadata {
     reservationSeq: entry.reservationSeq,
     drainingSince: iso(entry.drainingSince),
     refreshLease: entry.refreshLeaseOwner || entry.refreshLeaseUntil ? { owner: entry.refreshLeaseOwner ?? null, until: iso(entry.refreshLeaseUntil) } : null,
+    liveHolds: { count: holds.count, latestUntil: iso(holds.latestUntil) },
     reauthorizationReason: entry.reauthorizationReason ?? null,
     keyIds: {
       accessToken: KeyRing.keyIdOf(entry.accessTokenCiphertext) ?? null,
@@ -71,9 +74,10 @@ export function inspectCommand(context: CliContext): Command {
       const url = resolveDatabaseUrl(options.databaseUrl, io.env);
       const normalizedHost = host.trim().toLowerCase();
       await withCliDatabase(url, { requireMigrated: true }, async (dataSource) => {
-        const entry = await new TokenStore(dataSource).find(userId, normalizedHost);
+        const store = new TokenStore(dataSource);
+        const entry = await store.find(userId, normalizedHost);
         if (!entry) throw failure(`no token is stored for user ${JSON.stringify(userId)} at ${normalizedHost}; check both (user ids are case-sensitive)`);
-        const metadata = entryMetadata(entry);
+        const metadata = entryMetadata(entry, await store.liveHolds(entry.id, entry.version, new Date()));
         if (options.json) writeLine(io.stdout, JSON.stringify(metadata, null, 2));
         else for (const line of describe(metadata, new Date())) writeLine(io.stdout, line);
       });
@@ -92,6 +96,7 @@ function describe(m: EntryMetadata, now: Date): string[] {
     ["refreshable", m.refreshable ? "yes (has a refresh token)" : "no (no refresh token)"],
     ["reserved until", m.reservedUntilDate && new Date(m.reservedUntilDate) > now ? when(m.reservedUntilDate, "") : `not reserved${m.reservedUntilDate ? ` (last reservation ended ${m.reservedUntilDate})` : ""}`],
     ["pinned until", when(m.pinnedUntilDate, "-")],
+    ["live holds", m.liveHolds.count ? `${m.liveHolds.count} releasable hand-out(s), the last until ${when(m.liveHolds.latestUntil, "?")}` : "none"],
     ["refresh lease", m.refreshLease ? `${m.refreshLease.owner ?? "?"} until ${when(m.refreshLease.until, "?")}` : "free"],
     ["draining", m.drainingSince ? `since ${when(m.drainingSince, "")} (a forced refresh waits for holders)` : "no"],
     ["re-authorisation", m.reauthorizationReason ? `required (${m.reauthorizationReason}): the user must connect ${m.host} again` : "not required"],
