@@ -47,24 +47,9 @@ export class RowReader {
   }
 }
 
-/**
- * Whether the fake SCM would still accept `refreshToken` now: "active", "rotated" (used up by a refresh),
- * "revoked", "expired" or "unknown". The fake has no public accessor for refresh tokens (only
- * isAccessTokenLive), so this reads its token table without changing anything.
- */
+/** Whether the fake SCM would still accept `refreshToken` now ("none" when there is none). */
 export function refreshTokenStatus(scm: FakeScmServer, refreshToken: string | undefined): string {
-  if (refreshToken === undefined) return "none";
-  interface Families {
-    findRefreshToken(value: string): object | undefined;
-    refreshTokenView(record: object): { stored: string; familyRevoked: boolean; expired: boolean };
-  }
-  const families = (scm as unknown as { families: Families }).families;
-  const record = families.findRefreshToken(refreshToken);
-  if (!record) return "unknown";
-  const view = families.refreshTokenView(record);
-  if (view.stored !== "active") return view.stored;
-  if (view.familyRevoked) return "revoked";
-  return view.expired ? "expired" : "active";
+  return refreshToken === undefined ? "none" : scm.refreshTokenStatus(refreshToken);
 }
 
 /** Polls `check` (real time, bounded) until it returns a value other than undefined. */

@@ -872,3 +872,29 @@ describe("FakeScmServer", () => {
     });
   });
 });
+
+describe("FakeScmServer.refreshTokenStatus", () => {
+  it("tells whether a refresh token is active, rotated, revoked, expired or unknown", async () => {
+    const clock = new FakeClock("2026-01-01T00:00:00Z");
+    const scm = await FakeScmServer.start({ profile: "bitbucket_dc", clock });
+    try {
+      const first = scm.issueTokens({ userId: "u" });
+      expect(scm.refreshTokenStatus(first.refreshToken!)).to.equal("active");
+      const response = await fetch(scm.baseUrl + scm.tokenPath, {
+        method: "POST",
+        body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: first.refreshToken!, client_id: "test-client", client_secret: "test-secret" }),
+      });
+      const second = (await response.json()) as { refresh_token: string };
+      expect(scm.refreshTokenStatus(first.refreshToken!)).to.equal("rotated");
+      expect(scm.refreshTokenStatus(second.refresh_token)).to.equal("active");
+      scm.revokeFamilyOf(second.refresh_token);
+      expect(scm.refreshTokenStatus(second.refresh_token)).to.equal("revoked");
+      const other = scm.issueTokens({ userId: "v" });
+      clock.advance(91 * 24 * 3_600_000);
+      expect(scm.refreshTokenStatus(other.refreshToken!)).to.equal("expired");
+      expect(scm.refreshTokenStatus("never-issued")).to.equal("unknown");
+    } finally {
+      await scm.close();
+    }
+  });
+});

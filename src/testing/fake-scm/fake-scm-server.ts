@@ -176,6 +176,22 @@ export class FakeScmServer {
     return this.families.accessTokenState(accessToken)?.status === "active";
   }
 
+  /**
+   * Would the SCM accept this refresh token now? "active", "rotated" (used up by a refresh), "revoked"
+   * (the family was revoked), "expired", or "unknown" (never issued here). Reads without counting.
+   *
+   * @example
+   * expect(scm.refreshTokenStatus(stored.refreshToken!)).to.equal("rotated"); // a refresh used it up
+   */
+  refreshTokenStatus(refreshToken: string): "active" | "rotated" | "revoked" | "expired" | "unknown" {
+    const record = this.families.findRefreshToken(refreshToken);
+    if (!record) return "unknown";
+    const view = this.families.refreshTokenView(record);
+    if (view.stored !== "active") return view.stored;
+    if (view.familyRevoked) return "revoked";
+    return view.expired ? "expired" : "active";
+  }
+
   /** Out-of-band revocation (the user revoked the app), by any access or refresh token of the family. */
   revokeFamilyOf(token: string): void {
     const familyId = this.families.familyIdOf(token);
