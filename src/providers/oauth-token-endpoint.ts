@@ -92,10 +92,6 @@ export class OAuthTokenEndpoint {
     this.auth = options.clientAuth === "basic" ? oauth.ClientSecretBasic(options.clientSecret) : oauth.ClientSecretPost(options.clientSecret);
   }
 
-  get tokenUrl(): string {
-    return this.as.token_endpoint!;
-  }
-
   async refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
     const response = await this.send(refreshToken, context);
     if (response.status >= 500 || response.status === 429) {

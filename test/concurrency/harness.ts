@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { DataSource } from "typeorm";
 import { KeyRing, type EncryptionKey } from "../../src/crypto/key-ring";
 import type { FakeScmServer } from "../../src/testing/fake-scm";
@@ -14,10 +14,7 @@ export function newEncryptionKey(): EncryptionKey {
   return { id: "test", key: randomBytes(32).toString("base64") };
 }
 
-/** The short hash replicas report instead of a token. */
-export function tokenHash(value: string): string {
-  return createHash("sha256").update(value).digest("hex").slice(0, 16);
-}
+export { tokenHash } from "./protocol";
 
 /** A stored row, decrypted: what the database really holds for (userId, host). */
 export interface DecryptedRow {

@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import type { RawFlagValues } from "../../src/flags/feature-flags";
 import type { LeaseOptions } from "../../src/refresh-coordinator";
 import type { RetryOptions } from "../../src/refresh-with-retries";
+import type { Token } from "../../src/token";
 
 /**
  * IPC between the mocha process and its replica processes (test/concurrency/replica-worker.ts).
@@ -87,6 +89,26 @@ export type HandOutReport =
       finishedAt: number;
     }
   | { ok: false; name: string; code: string | null; reason: string | null; message: string; heldUntil: string | null; startedAt: number; finishedAt: number };
+
+/** The short hash replicas report instead of a token. */
+export function tokenHash(value: string): string {
+  return createHash("sha256").update(value).digest("hex").slice(0, 16);
+}
+
+/** The report of a scripted hand-out that got `token` (built the same way in the replica and the mocha process). */
+export function handOutSucceeded(token: Token, startedAt: number): HandOutReport {
+  return {
+    ok: true,
+    value: token.value,
+    tokenHash: tokenHash(token.value),
+    version: token.handOut.version,
+    releasable: token.handOut.holdId !== undefined,
+    expiry: token.expiryDate?.toISOString() ?? null,
+    reservedUntil: token.reservedUntilDate?.toISOString() ?? null,
+    startedAt,
+    finishedAt: Date.now(),
+  };
+}
 
 export type ReleaseReport =
   | { ok: true; released: boolean; startedAt: number; finishedAt: number }

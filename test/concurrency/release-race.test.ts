@@ -9,8 +9,8 @@ import type { Token } from "../../src/token";
 import type { TokenService } from "../../src/token-service";
 import { closeDataSource, dbKinds, openTestDataSource, runDatabaseUrl } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
-import { CLIENT, HOST, RowReader, eventually, newEncryptionKey, tokenHash } from "./harness";
-import type { HandOutReport, HandOutSpec, MetricSample, ReleaseReport, ReplicaConfig } from "./protocol";
+import { CLIENT, HOST, RowReader, eventually, newEncryptionKey } from "./harness";
+import { handOutSucceeded, type HandOutReport, type HandOutSpec, type MetricSample, type ReleaseReport, type ReplicaConfig } from "./protocol";
 import { killReplicas, nextRound, startReplicas, type Replica } from "./replicas";
 
 /**
@@ -230,17 +230,7 @@ class Race {
     const startedAt = Date.now();
     const token = (await this.env.local.getTokenForHost(this.userId, HOST, { lifetimeMinutes: HOLD_MINUTES, releasable: true }))!;
     this.parentTokens.set(id, token);
-    this.onReport(id, {
-      ok: true,
-      value: token.value,
-      tokenHash: tokenHash(token.value),
-      version: token.handOut.version,
-      releasable: token.handOut.holdId !== undefined,
-      expiry: token.expiryDate?.toISOString() ?? null,
-      reservedUntil: token.reservedUntilDate?.toISOString() ?? null,
-      startedAt,
-      finishedAt: Date.now(),
-    });
+    this.onReport(id, handOutSucceeded(token, startedAt));
     return hold;
   }
 

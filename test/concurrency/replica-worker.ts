@@ -6,7 +6,6 @@
  * Started by replicas.ts with `fork(…, { execArgv: ["-r", "reflect-metadata", "-r", "ts-node/register/transpile-only"] })`.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { createHash } from "node:crypto";
 import { createTokenService } from "../../src/create-token-service";
 import { TokenHeldError, TokenServiceError } from "../../src/errors";
 import type { FeatureFlags } from "../../src/flags/feature-flags";
@@ -14,7 +13,7 @@ import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import type { Token } from "../../src/token";
 import type { TokenService } from "../../src/token-service";
-import { KEY_ENV, type CallResult, type CallSpec, type FromReplica, type HandOutReport, type HandOutSpec, type MetricSample, type ReleaseReport, type ReplicaConfig, type ToReplica } from "./protocol";
+import { KEY_ENV, handOutSucceeded, tokenHash, type CallResult, type CallSpec, type FromReplica, type HandOutReport, type HandOutSpec, type MetricSample, type ReleaseReport, type ReplicaConfig, type ToReplica } from "./protocol";
 
 const key = process.env[KEY_ENV];
 if (!process.send || !key) {
@@ -65,9 +64,6 @@ async function configure(next: ReplicaConfig): Promise<void> {
   await Promise.all(Array.from({ length: next.poolSize ?? 5 }, () => service!.getTokenForHost(warmUser, next.host)));
 }
 
-function hash(value: string): string {
-  return createHash("sha256").update(value).digest("hex").slice(0, 16);
-}
 
 function toFailure(e: unknown): CallResult {
   const error = e instanceof Error ? e : new Error(String(e));
@@ -93,7 +89,7 @@ function go(round: number): void {
   const pending = calls.map((spec) =>
     callFlags.run(spec.opportunistic ? opportunisticFlags : defaultFlags, () =>
       svc.getTokenForHost(userId, host, { lifetimeMinutes: spec.lifetimeMinutes }).then(
-        (token): CallResult => ({ ok: true, tokenHash: token ? hash(token.value) : null, expiry: token?.expiryDate?.toISOString() ?? null, finishedAt: Date.now() }),
+        (token): CallResult => ({ ok: true, tokenHash: token ? tokenHash(token.value) : null, expiry: token?.expiryDate?.toISOString() ?? null, finishedAt: Date.now() }),
         toFailure,
       ),
     ),
@@ -116,17 +112,7 @@ function goHandOuts(round: number): void {
         (token): HandOutReport => {
           if (!token) throw new Error(`hand-out ${spec.id}: no token stored for the user`);
           if (token.handOut.holdId !== undefined) holds.set(spec.id, { service: svc, token });
-          return {
-            ok: true,
-            value: token.value,
-            tokenHash: hash(token.value),
-            version: token.handOut.version,
-            releasable: token.handOut.holdId !== undefined,
-            expiry: token.expiryDate?.toISOString() ?? null,
-            reservedUntil: token.reservedUntilDate?.toISOString() ?? null,
-            startedAt,
-            finishedAt: Date.now(),
-          };
+          return handOutSucceeded(token, startedAt);
         },
       )
       .catch((e: unknown): HandOutReport => {
