@@ -124,18 +124,28 @@ export class RefreshInProgressError extends TokenServiceError {
 }
 
 /**
- * The database failed (connection lost, lock-wait timeout, deadlock, missing table). `transient`
- * errors did nothing and may be retried. The message names the driver's error code, never SQL
- * parameters or tokens.
+ * The database failed (connection lost, lock-wait timeout, deadlock, statement deadline, missing
+ * table). `transient` errors may be retried: the statement did nothing, or (connection lost
+ * mid-statement, `STATEMENT_TIMEOUT`) its outcome is unknown — the library's writes are conditional,
+ * so a retry never applies one twice. The message and the fields name the driver's error code,
+ * errno and SQL state, never the statement's parameters, SQL text or tokens; the driver's own error
+ * (which carries them) is deliberately not kept as `cause`.
  */
 export class StorageError extends TokenServiceError {
+  /** The driver's numeric error (MySQL/MariaDB errno, e.g. 1205 for a lock-wait timeout). */
+  readonly errno: number | undefined;
+  /** The SQL state (e.g. "HY000"), when the driver reports one. */
+  readonly sqlState: string | undefined;
+
   constructor(
     readonly operation: string,
     readonly driverCode: string | undefined,
     readonly transient: boolean,
     detail: string,
-    options?: { cause?: unknown },
+    options: { errno?: number; sqlState?: string } = {},
   ) {
-    super("STORAGE", `the database failed to ${operation} (${driverCode ?? "unknown error"}: ${detail}); ${transient ? "retry shortly" : "check that the migrations ran and the database is reachable"}`, options);
+    super("STORAGE", `the database failed to ${operation} (${driverCode ?? "unknown error"}: ${detail}); ${transient ? "retry shortly" : "check that the migrations ran and the database is reachable"}`);
+    this.errno = options.errno;
+    this.sqlState = options.sqlState;
   }
 }

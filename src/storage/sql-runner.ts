@@ -1,20 +1,46 @@
-import type { Pool as MysqlPool, ResultSetHeader } from "mysql2";
+import type { Pool as MysqlPool, PoolConnection, ResultSetHeader } from "mysql2";
 import type { DataSource, QueryRunner } from "typeorm";
 import { StorageError } from "../errors";
 
-/** Driver codes of failures that changed nothing and may simply be retried. */
+/**
+ * Driver codes of failures that may simply be retried: the statement did nothing (lock-wait timeout,
+ * deadlock, refused connection) or its outcome is unknown (connection lost mid-statement, statement
+ * deadline). The library's writes are conditional (compare-and-set), so retrying an unknown outcome
+ * is safe; callers that must know re-read the row.
+ */
 const TRANSIENT = new Set([
   "ER_LOCK_WAIT_TIMEOUT",
   "ER_LOCK_DEADLOCK",
   "ER_CONNECTION_KILLED",
   "ER_QUERY_INTERRUPTED",
+  "ER_SERVER_SHUTDOWN",
+  "ER_CON_COUNT_ERROR",
   "PROTOCOL_CONNECTION_LOST",
+  "PROTOCOL_SEQUENCE_TIMEOUT",
+  "PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR",
+  "STATEMENT_TIMEOUT",
   "ECONNRESET",
   "ECONNREFUSED",
+  "EHOSTUNREACH",
   "EPIPE",
   "ETIMEDOUT",
   "SQLITE_BUSY",
 ]);
+
+/** Default deadline of one statement, connection wait included (see TokenServiceOptions.statementTimeoutMs). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
+
+export interface SqlRunnerOptions {
+  /** On MySQL/MariaDB, send statements on the driver's mysql2 pool (see mysqlPoolOf). */
+  direct?: boolean;
+  /**
+   * Every statement ends within this many ms (waiting for a pooled connection included) or fails
+   * with a transient StorageError, driverCode "STATEMENT_TIMEOUT". A database that accepts the
+   * connection but never answers (a network partition, a hung proxy) would otherwise hang the
+   * caller until the operating system gives up on the socket, which can take many minutes.
+   */
+  statementTimeoutMs?: number;
+}
 
 /**
  * Runs the storage layer's SQL and turns driver failures into StorageError. Affected-row counts come
@@ -22,11 +48,14 @@ const TRANSIENT = new Set([
  * matched rows on MySQL (mysql2 sets CLIENT_FOUND_ROWS) as on SQLite.
  */
 export class SqlRunner {
-  /** `direct`: on MySQL/MariaDB, send statements on the driver's mysql2 pool (see mysqlPoolOf). */
+  private readonly timeoutMs: number;
+
   constructor(
     private readonly dataSource: DataSource,
-    private readonly options: { direct?: boolean } = {},
-  ) {}
+    private readonly options: SqlRunnerOptions = {},
+  ) {
+    this.timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  }
 
   private mysqlPool(): MysqlPool | undefined {
     return this.options.direct ? mysqlPoolOf(this.dataSource) : undefined;
@@ -35,7 +64,7 @@ export class SqlRunner {
   async rows(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
     try {
       const pool = this.mysqlPool();
-      return (pool ? await poolQuery(pool, sql, params) : await this.dataSource.query(sql, params)) as Record<string, unknown>[];
+      return (pool ? await poolQuery(pool, sql, params, this.timeoutMs) : await withDeadline(this.dataSource.query(sql, params), this.timeoutMs)) as Record<string, unknown>[];
     } catch (e) {
       throw toStorageError(operation, e);
     }
@@ -45,19 +74,20 @@ export class SqlRunner {
     const pool = this.mysqlPool();
     if (pool) {
       try {
-        return ((await poolQuery(pool, sql, params)) as ResultSetHeader).affectedRows;
+        return ((await poolQuery(pool, sql, params, this.timeoutMs)) as ResultSetHeader).affectedRows;
       } catch (e) {
         throw toStorageError(operation, e);
       }
     }
     const runner: QueryRunner = this.dataSource.createQueryRunner();
+    const query = runner.query(sql, params, true);
+    // The connection goes back when the statement really ends, also after a missed deadline.
+    void query.then(() => undefined, () => undefined).then(() => runner.release()).catch(() => undefined);
     try {
-      const result = await runner.query(sql, params, true);
+      const result = await withDeadline(query, this.timeoutMs);
       return result.affected ?? 0;
     } catch (e) {
       throw toStorageError(operation, e);
-    } finally {
-      await runner.release().catch(() => undefined);
     }
   }
 }
@@ -75,19 +105,91 @@ function mysqlPoolOf(dataSource: DataSource): MysqlPool | undefined {
   return (dataSource.driver as unknown as { pool?: MysqlPool }).pool;
 }
 
-/** One statement on the mysql2 pool, callback API (no promise wrapper per call). */
-function poolQuery(pool: MysqlPool, sql: string, params: unknown[]): Promise<unknown> {
+/** The driver-shaped error of a missed statement deadline (turned into a StorageError by toStorageError). */
+function statementTimeout(timeoutMs: number, waitingFor: "a connection" | "an answer"): Error {
+  const error = new Error(`no answer from the database within ${timeoutMs} ms (waited for ${waitingFor}); a write may or may not have been applied`);
+  (error as Error & { code: string }).code = "STATEMENT_TIMEOUT";
+  return error;
+}
+
+/**
+ * One statement on the mysql2 pool, callback API (no promise wrapper per call), ending within
+ * `timeoutMs`. Not pool.query(): after mysql2's own per-query `timeout` the connection goes back to
+ * the pool only when the late answer arrives — from a silent server, never — and the next statement
+ * queues behind it without a deadline. Here a statement that misses its deadline destroys its
+ * connection (the pool opens a new one), and a connection that arrives too late is given back.
+ */
+function poolQuery(pool: MysqlPool, sql: string, params: unknown[], timeoutMs: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    pool.query(sql, params, (error, result) => (error ? reject(error) : resolve(result)));
+    let settled = false;
+    let connection: PoolConnection | undefined;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      connection?.destroy();
+      reject(statementTimeout(timeoutMs, connection ? "an answer" : "a connection"));
+    }, timeoutMs);
+    pool.getConnection((connectError, acquired) => {
+      if (settled) {
+        acquired?.release();
+        return;
+      }
+      if (connectError) {
+        settled = true;
+        clearTimeout(timer);
+        reject(connectError);
+        return;
+      }
+      connection = acquired;
+      acquired.query(sql, params, (error, result) => {
+        acquired.release();
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(result);
+      });
+    });
   });
 }
 
+/** TypeORM's path (sql.js, replication): the caller gets its answer in time; the statement ends when it ends. */
+function withDeadline<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(statementTimeout(timeoutMs, "an answer")), timeoutMs);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Words after which a quoted name in a driver message is a schema name, not a value. */
+const NAME_BEFORE_QUOTE = /\b(?:key|column|table|database|field|index|constraint|function|procedure|user|variable)\s*$/i;
+
+/**
+ * Driver messages quote values ("Duplicate entry 'user-1-…' for key 'PRIMARY'", "Incorrect string
+ * value: '…'"): keep quoted schema names, replace every other quoted literal with '?', and blank out
+ * anything long and id- or token-like that is left.
+ */
+export function redactDriverMessage(message: string): string {
+  const firstLine = message.split("\n")[0] ?? "";
+  const unquoted = firstLine.replace(/'((?:[^'\\]|\\.)*)'/g, (whole, _inner: string, offset: number) => (NAME_BEFORE_QUOTE.test(firstLine.slice(0, offset)) ? whole : "'?'"));
+  return unquoted.replace(/[A-Za-z0-9_+/=.-]{24,}/g, "[redacted]").slice(0, 200);
+}
+
+/**
+ * A StorageError for a driver failure. The driver's error is not kept as the cause: mysql2's carries
+ * the statement with its values inlined (`sql`) and TypeORM's the `query` and `parameters` — user ids,
+ * ciphertexts, the ids of take-once secrets (bearer capabilities). The cause is a summary instead:
+ * driver code, errno, SQL state and the redacted message.
+ */
 export function toStorageError(operation: string, error: unknown): StorageError {
   const driver = (error as { driverError?: unknown } | undefined)?.driverError ?? error;
-  const code = typeof (driver as { code?: unknown } | undefined)?.code === "string" ? (driver as { code: string }).code : undefined;
-  const fatal = (driver as { fatal?: unknown } | undefined)?.fatal === true;
-  // Driver messages may quote key values ("Duplicate entry '…'"): blank out anything id- or token-like.
-  const message = driver instanceof Error ? driver.message : String(driver);
-  const detail = message.split("\n")[0].replace(/[A-Za-z0-9_+/=.-]{24,}/g, "[redacted]").slice(0, 200);
-  return new StorageError(operation, code, fatal || (code !== undefined && TRANSIENT.has(code)), detail, { cause: error });
+  const field = (name: string): unknown => (typeof driver === "object" && driver !== null ? (driver as Record<string, unknown>)[name] : undefined);
+  const code = typeof field("code") === "string" ? (field("code") as string) : undefined;
+  const errno = typeof field("errno") === "number" ? (field("errno") as number) : undefined;
+  const sqlState = typeof field("sqlState") === "string" ? (field("sqlState") as string) : undefined;
+  const fatal = field("fatal") === true;
+  const message = typeof field("sqlMessage") === "string" ? (field("sqlMessage") as string) : driver instanceof Error ? driver.message : String(driver);
+  const detail = redactDriverMessage(message);
+  return new StorageError(operation, code, fatal || (code !== undefined && TRANSIENT.has(code)), detail, { errno, sqlState });
 }
