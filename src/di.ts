@@ -1,8 +1,9 @@
-import { ContainerModule } from "inversify";
+import type { ContainerModule } from "inversify";
 import { Registry } from "prom-client";
 import type { DataSource } from "typeorm";
 import { systemClock } from "./clock";
 import { KeyRing } from "./crypto/key-ring";
+import { hostContainerModule, resolverOf } from "./di-inversify";
 import { TYPES } from "./di-symbols";
 import { ConfigurationError } from "./errors";
 import { StaticFeatureFlags } from "./flags/static-feature-flags";
@@ -22,14 +23,19 @@ export { TYPES };
  * An inversify module that binds TokenService and its parts. The DataSource must be initialised
  * (and migrated) already: pass it as `options.dataSource`.
  *
+ * Works with the host's inversify 6, 7 or 8 (an optional peer dependency, loaded only when this is
+ * called: createTokenService needs no inversify). TokenService is bound with a factory that resolves
+ * its parts from the container, so rebinding one of {@link TYPES} (e.g. Clock) before the first get
+ * takes effect; the class itself carries no inversify decorators.
+ *
  * @example
  * const container = new Container({ defaultScope: "Singleton" });
- * container.load(tokenServiceModule({ dataSource, providers, encryptionKeys, flags }));
+ * container.load(tokenServiceModule({ dataSource, providers, encryptionKeys, flags })); // inversify 7: await container.load(…)
  * const service = container.get(TokenService);
  */
 export function tokenServiceModule(options: TokenServiceOptions & { dataSource: DataSource }): ContainerModule {
   const parts = resolveParts(options);
-  return new ContainerModule(({ bind }) => {
+  return hostContainerModule((bind) => {
     bind(TYPES.DataSource).toConstantValue(options.dataSource);
     bind(TYPES.TokenStore).toConstantValue(new TokenStore(options.dataSource));
     bind(TYPES.TokenCrypto).toConstantValue(parts.crypto);
@@ -39,7 +45,12 @@ export function tokenServiceModule(options: TokenServiceOptions & { dataSource: 
     bind(TYPES.Clock).toConstantValue(options.clock ?? systemClock);
     bind(TYPES.Logger).toConstantValue(options.logger ?? silentLogger);
     bind(TYPES.Settings).toConstantValue(parts.settings);
-    bind(TokenService).toSelf().inSingletonScope();
+    bind(TokenService)
+      .toDynamicValue((context) => {
+        const get = resolverOf(context);
+        return new TokenService(get(TYPES.TokenStore), get(TYPES.TokenCrypto), get(TYPES.Providers), get(TYPES.FeatureFlags), get(TYPES.TokenMetrics), get(TYPES.Clock), get(TYPES.Logger), get(TYPES.Settings));
+      })
+      .inSingletonScope();
   });
 }
 

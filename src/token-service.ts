@@ -1,7 +1,5 @@
-import { inject, injectable } from "inversify";
 import type { Registry } from "prom-client";
 import type { Clock } from "./clock";
-import { TYPES } from "./di-symbols";
 import { InvalidArgumentError, ReauthorizationRequiredError, TokenHeldError, TokenServiceError } from "./errors";
 import type { FeatureFlags, TokenFlags } from "./flags/feature-flags";
 import type { Logger } from "./logger";
@@ -61,21 +59,20 @@ const MAX_DECISION_ROUNDS = 50;
  * const token = await service.getTokenForWorkspaceStart("user-1", "bitbucket.example.com");
  * gitClone({ username: token?.username ?? "x-token-auth", password: token?.value });
  */
-@injectable()
 export class TokenService {
   private readonly providers: ReadonlyMap<string, ScmProvider>;
   private readonly hosts: ReadonlySet<string>;
   private readonly coordinator: RefreshCoordinator;
 
   constructor(
-    @inject(TYPES.TokenStore) private readonly store: TokenStore,
-    @inject(TYPES.TokenCrypto) private readonly crypto: TokenCrypto,
-    @inject(TYPES.Providers) providers: readonly ScmProvider[],
-    @inject(TYPES.FeatureFlags) private readonly flags: FeatureFlags,
-    @inject(TYPES.TokenMetrics) private readonly metrics: TokenMetrics,
-    @inject(TYPES.Clock) private readonly clock: Clock,
-    @inject(TYPES.Logger) private readonly logger: Logger,
-    @inject(TYPES.Settings) private readonly settings: TokenServiceSettings,
+    private readonly store: TokenStore,
+    private readonly crypto: TokenCrypto,
+    providers: readonly ScmProvider[],
+    private readonly flags: FeatureFlags,
+    private readonly metrics: TokenMetrics,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly settings: TokenServiceSettings,
   ) {
     this.providers = new Map(providers.map((p) => [p.host, p]));
     this.hosts = new Set(this.providers.keys());
