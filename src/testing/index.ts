@@ -8,3 +8,4 @@ export { FakeClock } from "./fake-clock";
 export { createTestTokenService, type TestTokenService, type TestTokenServiceOptions } from "./create-test-token-service";
 export { RecordingLogger, type LogRecord } from "./recording-logger";
 export { providerForFakeScm, DEFAULT_TEST_HOSTS } from "./provider-for-fake-scm";
+export { DbFaultProxy, type DbFaultMode, type DbFaultProxyOptions } from "./db-fault-proxy";
