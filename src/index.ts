@@ -1,4 +1,5 @@
-import "reflect-metadata";
+// No `import "reflect-metadata"`: TypeORM loads it itself, and the library's own classes need no
+// decorator metadata (entity columns are typed explicitly; TokenService has no inversify decorators).
 
 export { createTokenService } from "./create-token-service";
 export { tokenServiceModule, TYPES } from "./di";

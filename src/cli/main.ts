@@ -3,7 +3,6 @@
  * The `scm-token-service` executable (package.json "bin"). Everything happens in runCli(); this file
  * only binds it to the real process and sets the exit code.
  */
-import "reflect-metadata";
 import { processIo } from "./cli-io";
 import { runCli } from "./run-cli";
 
