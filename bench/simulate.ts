@@ -1,7 +1,7 @@
 /**
  * `npm run simulate -- [--users 1000] [--days 7] [--seed 42] [--policies gitpod,h20-drain] [--out path]`
  *
- * Compares token refresh policies (issues #8, #9) on a seeded population and prints the tables; the
+ * Compares token refresh policies on a seeded population and prints the tables; the
  * same numbers go to bench/results/simulation.json. Same arguments → byte-identical output.
  */
 import { mkdirSync, writeFileSync } from "node:fs";

@@ -35,7 +35,7 @@ export class CreateScmTokenEntry1764000000000 implements MigrationInterface {
     );
     await queryRunner.createIndex("scm_token_entry", new TableIndex({ name: "IDX_scm_token_entry_user_host", columnNames: ["userId", "host"], isUnique: true }));
     await queryRunner.createIndex("scm_token_entry", new TableIndex({ name: "IDX_scm_token_entry_expiry", columnNames: ["expiryDate"] }));
-    // One row per releasable hand-out (issue #9): released rows are deleted, expired ones reaped.
+    // One row per releasable hand-out: released rows are deleted, expired ones reaped.
     await queryRunner.createTable(
       new Table({
         name: "scm_token_hold",

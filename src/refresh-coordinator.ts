@@ -37,7 +37,8 @@ export interface RefreshRequest {
 }
 
 /**
- * Makes sure at most one refresh per entry is in flight (DESIGN.md invariants 4 and 5):
+ * Makes sure at most one refresh per entry is in flight ("one refresh at a time" and "no lost rotation"
+ * in docs/how-it-works.md):
  * in this process through one shared promise per entry version; across processes through a lease on
  * the row taken by a conditional UPDATE. The new token is committed by compare-and-set on `version`
  * before anyone uses it; an invalid_grant is believed only after re-reading the row.

@@ -1,5 +1,5 @@
 /**
- * The refresh decision: DESIGN.md's table as one pure function. No I/O, no clock, no injection:
+ * The refresh decision (docs/how-it-works.md, "The decision table") as one pure function. No I/O, no clock, no injection:
  * the service, the simulation (`npm run simulate`) and the table-driven tests all call this same code.
  *
  * Times are epoch milliseconds so the simulation can call it millions of times cheaply.
@@ -57,7 +57,7 @@ export type Decision =
   | { action: "held"; label: "false"; untilMs: number };
 
 /**
- * Decides what a hand-out does. Rows, in order (see DESIGN.md "The decision" and issue #9):
+ * Decides what a hand-out does. Rows, in order (explained in docs/how-it-works.md):
  *
  * | situation                                                        | action                          | label      |
  * |------------------------------------------------------------------|---------------------------------|------------|

@@ -51,7 +51,7 @@ const MAX_DECISION_ROUNDS = 50;
  *
  * Every hand-out reserves the token until now + lifetime; for SCMs whose refresh revokes the old
  * access token, a refresh happens only when nobody holds the token (or, when it must, after the
- * holders' reservations end). See DESIGN.md for the decision table.
+ * holders' reservations end). The decision table is explained in docs/how-it-works.md.
  *
  * @example
  * const service = await createTokenService({ databaseUrl: "sqljs::memory:", providers, encryptionKeys });
@@ -257,7 +257,7 @@ export class TokenService {
         if (entry) this.checkScopes(entry, scopes, host);
         const now = this.clock.now().getTime();
         if (entry?.reuse === "never") {
-          // A one-shot token (seed 004): handed out once, taken atomically, never refreshed.
+          // A one-shot token (reuse "never"): handed out once, taken atomically, never refreshed.
           if (entry.expiryDate && entry.expiryDate.getTime() < now + request.lifetimeMs) {
             count("not_refreshable");
             throw new ReauthorizationRequiredError(host, "not_refreshable");

@@ -1,6 +1,6 @@
 import { inspect } from "node:util";
 
-/** Reuse modes of a stored token (seed 004). */
+/** Reuse modes of a stored token. */
 export type ReuseMode = "whenPossible" | "exactly" | "never";
 export const REUSE_MODES: readonly ReuseMode[] = ["whenPossible", "exactly", "never"];
 

@@ -181,7 +181,7 @@ export function contentionTable(r: ContentionResult): string {
   const check = (ok: boolean) => (ok ? "ok" : "FAIL");
   const results = Object.entries(r.handOutResults).map(([k, v]) => `${k}=${v}`).join(" ");
   const summary = renderTable(
-    `Contention (issue #5): ${r.processes} processes × ${r.callersPerProcess} callers, one token that must be refreshed, fake Bitbucket DC with ${r.scmLatencyMs} ms latency, real clock`,
+    `Contention: ${r.processes} processes × ${r.callersPerProcess} callers, one token that must be refreshed, fake Bitbucket DC with ${r.scmLatencyMs} ms latency, real clock`,
     ["measure", "value", "expected", "check"],
     [
       ["calls", r.calls, r.processes * r.callersPerProcess, check(r.calls === r.processes * r.callersPerProcess)],

@@ -13,8 +13,8 @@ export interface BitbucketCloudProviderOptions {
   /** The OAuth consumer's secret. */
   clientSecret: string;
   /**
-   * Does a refresh revoke the previous access token? Default false. **Nobody knows yet** (research
-   * §1.3, §6): historically Bitbucket Cloud left old access tokens valid until they expired, and
+   * Does a refresh revoke the previous access token? Default false. **Nobody knows yet** (see
+   * docs/scm-behaviour.md, "Bitbucket Cloud"): historically Bitbucket Cloud left old access tokens valid until they expired, and
    * refresh tokens did not rotate; since 2026-05-04 refresh tokens rotate, and Atlassian has not said
    * what now happens to the old access token.
    *
@@ -35,7 +35,7 @@ export interface BitbucketCloudProviderOptions {
 }
 
 /**
- * Bitbucket Cloud's token endpoint, as research §1.3 describes it:
+ * Bitbucket Cloud's token endpoint, as docs/scm-behaviour.md ("Bitbucket Cloud") describes it:
  * - A dead refresh token gets `{"error":"invalid_request","error_description":"Invalid refresh_token"}`:
  *   the code is `invalid_request`, not `invalid_grant`. Only that description means "re-authorise";
  *   any other `invalid_request` is a mistake in the request and becomes ScmResponseError, so a bug
@@ -54,7 +54,7 @@ const BITBUCKET_CLOUD_QUIRKS: TokenResponseQuirks = {
 /**
  * Bitbucket Cloud (bitbucket.org): `POST {baseUrl}/site/oauth2/access_token` with a form body and the
  * OAuth consumer's key and secret as HTTP Basic credentials, the documented way
- * (`curl -u "key:secret"`, research §1.3).
+ * (`curl -u "key:secret"`).
  *
  * Whether a refresh revokes the old access token is unknown since the 2026-05-04 rotation change:
  * see `revokesOnRefresh` (default false; true is the safe choice until someone has checked).

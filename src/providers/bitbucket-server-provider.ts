@@ -5,7 +5,7 @@ import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider
 /**
  * Bitbucket Data Center / Server (OAuth 2.0 incoming links, 7.20+).
  *
- * Wire format (research §1.1): form-encoded `POST {baseUrl}/rest/oauth2/latest/token` (a JSON body
+ * Wire format (docs/scm-behaviour.md, "Bitbucket Data Center / Server"): form-encoded `POST {baseUrl}/rest/oauth2/latest/token` (a JSON body
  * gets HTTP 500), client credentials in the body, `redirect_uri` sent when configured because some
  * versions validate it on refresh. A refresh deletes the old access token at once, so this provider
  * requires opportunistic refresh.

@@ -3,7 +3,7 @@ import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type TokenResponseQuirks } from "./oauth-token-endpoint";
 import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider";
 
-/** Which kind of GitHub user token the OAuth application issues (research §1.4 (a), (b)). */
+/** Which kind of GitHub user token the OAuth application issues. */
 export type GitHubTokenKind = "app_user" | "oauth_app";
 
 export interface GitHubProviderOptions {
@@ -24,7 +24,7 @@ export interface GitHubProviderOptions {
 }
 
 /**
- * What both kinds share (research §1.4): GitHub answers token-endpoint errors with **HTTP 200** and an
+ * What both kinds share: GitHub answers token-endpoint errors with **HTTP 200** and an
  * `error` field; a dead refresh token is `bad_refresh_token`, not `invalid_grant`.
  * (`incorrect_client_credentials` on a 200 becomes a configuration-style ScmResponseError in the endpoint.)
  */
@@ -38,7 +38,7 @@ const QUIRKS: Record<GitHubTokenKind, TokenResponseQuirks> = {
   // guards against a response without it (never "forever": that could hand out a dead token).
   // Numeric strings ("28800", old doc samples) are parsed by oauth4webapi.
   app_user: { ...GITHUB_ERRORS, fallbackExpiresInSeconds: 28_800 },
-  // OAuth App tokens do not expire: no expires_in means "never" (research §1.4 (b)).
+  // OAuth App tokens do not expire: no expires_in means "never".
   oauth_app: { ...GITHUB_ERRORS, missingExpiryMeansNever: true },
 };
 
@@ -47,7 +47,7 @@ const QUIRKS: Record<GitHubTokenKind, TokenResponseQuirks> = {
  * client credentials in the body and `Accept: application/json` (without it GitHub answers
  * form-encoded).
  *
- * What it encodes (research §1.4, §2):
+ * What it encodes (docs/scm-behaviour.md, "GitHub"):
  * - **GitHub App user tokens** (`tokenKind: "app_user"`, the default): a refresh revokes the old access
  *   token and the old refresh token ("both … stop working"), so `requiresOpportunisticRefresh` is true.
  *   A used or expired refresh token gets HTTP 200 `{"error":"bad_refresh_token"}` → RefreshRejectedError
@@ -82,7 +82,7 @@ export class GitHubProvider implements ScmProvider {
         baseUrl: checkOptionalBaseUrl(options.baseUrl, name),
         clientId: options.clientId,
         clientSecret: options.clientSecret,
-        // GitHub takes client_id/client_secret as parameters; HTTP Basic is not accepted (coder#24334, §1.4).
+        // GitHub takes client_id/client_secret as parameters; HTTP Basic is not accepted (coder#24334).
         clientAuth: "body",
         allowInsecureHttp: options.allowInsecureHttp,
       },
@@ -97,7 +97,7 @@ export class GitHubProvider implements ScmProvider {
   }
 }
 
-/** GitHub Apps always answer `scope: ""` (research §1.4): that is not "no scopes", it is "not applicable". */
+/** GitHub Apps always answer `scope: ""`: that is not "no scopes", it is "not applicable". */
 function keepStoredScopesForApps(token: RefreshedToken): RefreshedToken {
   return token.scopes !== undefined && token.scopes.length === 0 ? { ...token, scopes: undefined } : token;
 }

@@ -7,7 +7,7 @@ import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider
 export type GitLabProviderOptions = OAuthClientOptions;
 
 /**
- * GitLab's Doorkeeper token endpoint, as research §1.2 describes it:
+ * GitLab's Doorkeeper token endpoint, as docs/scm-behaviour.md ("GitLab") describes it:
  *
  * - `created_at` (Unix seconds) comes with every token: the expiry is `created_at + expires_in` by
  *   GitLab's clock. We take the earlier of that and our own `now + expires_in`, so clock skew can only
@@ -25,7 +25,7 @@ const GITLAB_QUIRKS: TokenResponseQuirks = {
 /**
  * GitLab (gitlab.com and self-managed, 15.0+): `POST {baseUrl}/oauth/token` with a form body.
  *
- * What it encodes (research §1.2, §2):
+ * What it encodes (docs/scm-behaviour.md, "GitLab"):
  * - A refresh revokes the old access token at once (access and refresh token share one Doorkeeper
  *   row), so `requiresOpportunisticRefresh` is true: a held token is never refreshed away.
  * - A replayed, revoked or foreign refresh token gets HTTP 400 `invalid_grant` with a

@@ -17,7 +17,7 @@ export interface OAuthClientOptions {
   baseUrl?: string;
   clientId: string;
   clientSecret: string;
-  /** Sent on refresh when set (Bitbucket DC may validate it, see research §1.1). */
+  /** Sent on refresh when set (Bitbucket DC may validate it). */
   redirectUri?: string;
   /** How the client authenticates: form body (default) or HTTP Basic. */
   clientAuth?: "body" | "basic";
@@ -29,8 +29,8 @@ export interface OAuthClientOptions {
  * An OAuth error answer that means "this refresh token is dead, the user must authorise again":
  * an `error` code, or a code whose `error_description` must also match, for SCMs that reuse a code
  * for unrelated failures: Bitbucket Cloud answers a dead refresh token with `invalid_request`
- * "Invalid refresh_token" (research §1.3), Gitea's strict mode with `unauthorized_client` "token was
- * already used" (§1.6) — and both use the same codes for mistakes in the request or the client
+ * "Invalid refresh_token", Gitea's strict mode with `unauthorized_client` "token was
+ * already used" — and both use the same codes for mistakes in the request or the client
  * credentials, which must not send every user to a re-authorisation prompt. A string description
  * must equal the SCM's; a RegExp is tested against it.
  *
@@ -41,7 +41,7 @@ export type RejectedRefreshTokenError = string | { readonly error: string; reado
 
 /** Provider quirks, as data. */
 export interface TokenResponseQuirks {
-  /** GitHub answers some errors with HTTP 200 and an `error` field (research §1.4). */
+  /** GitHub answers some errors with HTTP 200 and an `error` field. */
   errorsInHttp200?: boolean;
   /** OAuth errors that mean "this refresh token is dead" besides invalid_grant (which always does, RFC 6749 §5.2). */
   rejectedRefreshTokenErrors?: readonly RejectedRefreshTokenError[];
@@ -96,7 +96,7 @@ export class OAuthTokenEndpoint {
     const response = await this.send(refreshToken, context);
     if (response.status >= 500 || response.status === 429) {
       await response.body?.cancel();
-      // A 5xx may come after the SCM committed the rotation (research §5.6 "commit-then-fail").
+      // A 5xx may come after the SCM committed the rotation.
       throw new TransientScmError(response.status, `HTTP ${response.status}`, response.status !== 429, retryAfterMs(response, context.now));
     }
     if (this.quirks.errorsInHttp200 && response.status === 200) await this.rejectErrorBodyIn200(response);

@@ -16,7 +16,7 @@ export interface OAuth2ProviderOptions {
   /**
    * Does a refresh revoke the previous access token at once? true → the token is refreshed only when
    * nobody holds it (opportunistic refresh); false → old access tokens stay valid until they expire
-   * (stateless JWTs: Gitea/Forgejo, Entra ID; research §1.5, §1.6). When unsure, say true: it costs
+   * (stateless JWTs: Gitea/Forgejo, Entra ID; see docs/scm-behaviour.md). When unsure, say true: it costs
    * a few extra refreshes, false can break a token someone still uses.
    */
   revokesOnRefresh: boolean;
@@ -44,7 +44,7 @@ export interface OAuth2ProviderOptions {
  * refresh token", and the default lifetime.
  *
  * @example
- * // Gitea / Forgejo (research §1.6). Access tokens are stateless JWTs: a refresh leaves the old one
+ * // Gitea / Forgejo. Access tokens are stateless JWTs: a refresh leaves the old one
  * // valid until it expires. With [oauth2] INVALIDATE_REFRESH_TOKENS = true, a used refresh token gets
  * // 400 unauthorized_client "token was already used"; Gitea uses the same code for a wrong client
  * // secret ("invalid client secret"), which must not count as a dead refresh token.

@@ -24,7 +24,7 @@ export interface ScmProvider {
   readonly host: string;
   /**
    * true when a refresh revokes the previous access token at once (Bitbucket DC, GitLab, GitHub App
-   * user tokens): such tokens are only refreshed when nobody holds them (DESIGN.md invariant 3).
+   * user tokens): such tokens are only refreshed when nobody holds them ("no premature revocation" in docs/how-it-works.md).
    */
   readonly requiresOpportunisticRefresh: boolean;
   /** Exchanges a refresh token; throws RefreshRejectedError, TransientScmError or ScmResponseError. */

@@ -1,7 +1,7 @@
 /**
- * Secrets for workspace start (issue #6): named-secrets bundles (seed 000), Kubernetes Secret and
- * projected-volume rendering (seed 003), and expiring take-once secrets with loud deletion and a
- * reaper (seed 002). Re-exported from the package root.
+ * Secrets for workspace start: named-secrets bundles, Kubernetes Secret and projected-volume
+ * rendering, and expiring take-once secrets with loud deletion and a reaper. Re-exported from the
+ * package root; the README's "Secrets for workspace start" section shows them together.
  *
  * @example
  * import { WorkspaceSecrets, renderKubernetesSecret, renderSecretVolume, toYaml, TakeOnceSecrets } from "scm-token-service";

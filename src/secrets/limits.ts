@@ -9,7 +9,7 @@
  * - `maxPlatformTokenChars` matches the token limit of `storeToken` (16 KiB).
  * - `maxTakeOnceValueBytes` (32 KiB) keeps the encrypted, base64url ciphertext (4/3 of the value plus
  *   about 110 characters of header) inside a MySQL `TEXT` column (65,535 bytes).
- * - `maxTakeOnceExpiresInMs` (24 h) is the default ceiling for a take-once secret; seed 002 used 90 minutes.
+ * - `maxTakeOnceExpiresInMs` (24 h) is the default ceiling for a take-once secret.
  *
  * @example
  * if (Buffer.byteLength(value, "utf8") > SECRET_LIMITS.maxEnvValueBytes) splitIntoFiles(value);

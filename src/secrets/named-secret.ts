@@ -21,7 +21,7 @@ export interface NamedSecretInit {
 }
 
 /**
- * One entry of a named-secrets bundle (seed 000: named secrets instead of one-time secrets). The value
+ * One entry of a named-secrets bundle (named secrets instead of one-time secrets). The value
  * sits in a private field behind a getter, so spreading, `Object.entries`, `JSON.stringify` and
  * `util.inspect` of the entry never show it; read `value` explicitly where you ship it.
  *

@@ -4,7 +4,7 @@ import { NamedSecret } from "./named-secret";
 import { checkDataKey } from "./kubernetes/kubernetes-names";
 
 /**
- * The secrets a workspace needs at start, each under a stable name (seed 000). Names are unique
+ * The secrets a workspace needs at start, each under a stable name. Names are unique
  * and valid Kubernetes data keys, so a bundle renders 1:1 into a Secret
  * (`renderKubernetesSecret`). `JSON.stringify` and `util.inspect` show names and kinds, never values.
  *

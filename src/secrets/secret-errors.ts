@@ -27,7 +27,7 @@ export class ScmTokenMissingError extends TokenServiceError {
 }
 
 /**
- * Loud deletion (seed 002): a take-once secret that was to be deleted or updated does not exist —
+ * Loud deletion: a take-once secret that was to be deleted or updated does not exist —
  * it was taken, deleted or reaped after expiry. The message never contains the id (it is a bearer
  * capability: whoever knows it can take the secret).
  *

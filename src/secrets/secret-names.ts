@@ -3,7 +3,7 @@ import { SECRET_LIMITS } from "./limits";
 
 /**
  * Stable, deterministic names of bundle entries. The same input always yields the same names, so
- * the workspace side can find its secrets by name (seed 000), and every name is a valid Kubernetes
+ * the workspace side can find its secrets by name, and every name is a valid Kubernetes
  * data key. Host names map non-alphanumerics to '-', so distinct hosts can collide
  * ("git.example.com" and "git-example.com"); WorkspaceSecrets detects that and refuses.
  */

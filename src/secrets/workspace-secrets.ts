@@ -33,7 +33,7 @@ export interface WorkspaceSecretsOptions {
   /** pino-compatible; gets names and counts, never values. Default silent. */
   logger?: Logger;
   /**
-   * Request releasable hand-outs (issue #9): if building the bundle fails, the tokens already obtained
+   * Request releasable hand-outs: if building the bundle fails, the tokens already obtained
    * are released at once; after the clone, `releaseBundle(bundle)` lets them be refreshed again.
    * Default false: each token stays reserved for the full workspace-start lifetime.
    */
@@ -41,8 +41,8 @@ export interface WorkspaceSecretsOptions {
 }
 
 /**
- * Builds the named-secrets bundle of a workspace start (seed 000: named secrets instead of
- * one-time secrets): one SCM token per host — obtained with `getTokenForWorkspaceStart`, so each
+ * Builds the named-secrets bundle of a workspace start (named secrets instead of one-time
+ * secrets): one SCM token per host — obtained with `getTokenForWorkspaceStart`, so each
  * is valid and reserved for the clone — plus the optional username, platform token and environment
  * variables, each under a stable name.
  *

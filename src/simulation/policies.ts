@@ -1,7 +1,7 @@
 /**
  * The policies the simulation compares. Only "every-request" bypasses decide(); every other row is
  * the real src/refresh-policy.ts decide() with a RefreshPolicy, plus what the store does around it:
- * whether callers release early (issue #9) and whether the store prepares a refresh when a
+ * whether callers release early and whether the store prepares a refresh when a
  * reservation ends.
  */
 import type { ProviderTraits, RefreshPolicy } from "../refresh-policy";

@@ -2,10 +2,10 @@
  * The token store as the simulation sees it: one entry per user, the holders of its current token,
  * and the revocations that cut holders short.
  *
- * The store keeps every hand-out as a hold (issue #9: per-hand-out reservations). The entry's
+ * The store keeps every hand-out as a hold (per-hand-out reservations). The entry's
  * reservedUntil is derived: the latest promised end (hand-out + L) among holds that are still live
  * (not released, not past their promise). Without early release a hold lives until hand-out + L, so
- * this equals the single extend-only timestamp of DESIGN.md.
+ * this equals the entry's single extend-only reservation timestamp.
  */
 import type { EntryState } from "../refresh-policy";
 import { MINUTE_MS } from "./user-kinds";

@@ -15,11 +15,11 @@ export const DAY_MS = 24 * HOUR_MS;
 export const USER_KINDS = ["idle", "normal", "heavy", "bot"] as const;
 export type UserKind = (typeof USER_KINDS)[number];
 
-/** Workspace start: DESIGN.md's lifetime of 10 minutes; any other call (API, git credential): 5 minutes. */
+/** Workspace start: the default workspace-start lifetime of 10 minutes; any other call (API, git credential): 5 minutes. */
 export const LIFETIME_MS = { workspace: 10 * MINUTE_MS, api: 5 * MINUTE_MS } as const;
 export type RequestType = keyof typeof LIFETIME_MS;
 
-/** One hand-out request. releaseAfterMs is when the caller would release it (issue #9), if releasing is modelled. */
+/** One hand-out request. releaseAfterMs is when the caller would release it, if releasing is modelled. */
 export interface SimRequest {
   atMs: number;
   type: RequestType;
@@ -49,7 +49,7 @@ export function assignKinds(users: number, mix: Readonly<Record<UserKind, number
 }
 
 function request(rng: Prng, atMs: number, type: RequestType): SimRequest {
-  // Early release (issue #9): an API call is done within seconds, a clone within minutes.
+  // Early release: an API call is done within seconds, a clone within minutes.
   const releaseAfterMs = type === "api" ? rng.uniform(2, 30) * SECOND_MS : rng.uniform(1, 6) * MINUTE_MS;
   return { atMs: Math.round(atMs), type, lifetimeMs: LIFETIME_MS[type], releaseAfterMs: Math.round(releaseAfterMs) };
 }

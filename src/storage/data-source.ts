@@ -11,7 +11,7 @@ export const scmTokenServiceEntities = [TokenEntry, TokenHold, SecretEntry];
 /**
  * Builds DataSource options from a URL:
  * - `mysql://user:pass@host:3306/db` (MySQL 8) or `mariadb://…` (MariaDB; TypeORM's "mariadb" type
- *   avoids phantom schema diffs there, see research/stack-probe.md)
+ *   avoids phantom schema diffs there, see docs/stack-notes.md)
  * - `sqljs::memory:` — the embedded database (sql.js, pure WebAssembly), in memory
  * - `sqljs:/path/to/file.sqlite` — the embedded database, saved to a file after every write
  *

@@ -32,7 +32,7 @@ export class TokenEntry {
   @Column({ type: "varchar", length: 255, nullable: true })
   username!: string | null;
 
-  /** Reuse mode: whenPossible | exactly | never (seed 004). */
+  /** Reuse mode: whenPossible | exactly | never. */
   @Column({ type: "varchar", length: 16, default: "whenPossible" })
   reuse!: string;
 

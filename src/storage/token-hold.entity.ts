@@ -1,7 +1,7 @@
 import { Column, Entity, Index, PrimaryColumn } from "typeorm";
 
 /**
- * A releasable hand-out (issue #9): the token version it holds and until when. The entry's
+ * A releasable hand-out: the token version it holds and until when. The entry's
  * reservedUntilDate is kept at the maximum of its live holds and its pinned (non-releasable) hand-outs.
  */
 @Entity({ name: "scm_token_hold" })

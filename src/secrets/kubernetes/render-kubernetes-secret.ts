@@ -8,7 +8,7 @@ import type { KubernetesSecret, OwnerReference } from "./kubernetes-types";
 export interface RenderSecretOptions {
   /** The Secret's name (DNS-1123 subdomain), e.g. "ws-1234-secrets". */
   name: string;
-  /** The namespace (DNS-1123 label) — the workspace's, so the secret lives where it is used (seed 000). */
+  /** The namespace (DNS-1123 label) — the workspace's, so the secret lives where it is used. */
   namespace: string;
   labels?: Record<string, string>;
   /** Usually the workspace Pod, so Kubernetes deletes the Secret with it. */

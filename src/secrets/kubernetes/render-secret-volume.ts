@@ -15,7 +15,7 @@ export interface SecretVolumeOptions {
 const MAX_ITEMS = 1024;
 
 /**
- * Mounts selected keys of a Secret as files (seed 003): a **projected** volume with one Secret source
+ * Mounts selected keys of a Secret as files: a **projected** volume with one Secret source
  * and an explicit item list, plus a read-only volumeMount of the whole directory. Never environment
  * variables, and never `subPath`: Kubernetes does not update subPath mounts when the Secret changes
  * (only on container restart), so the whole volume directory is mounted instead.

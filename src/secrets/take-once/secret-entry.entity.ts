@@ -1,7 +1,7 @@
 import { Column, Entity, Index, PrimaryColumn } from "typeorm";
 
 /**
- * One take-once secret (seed 002): encrypted, expiring, deleted when taken. Every column type is
+ * One take-once secret: encrypted, expiring, deleted when taken. Every column type is
  * explicit and matches migrations/1764100000000-CreateScmSecret.ts exactly, so the schema builder
  * sees no difference on MySQL, MariaDB or SQLite.
  */

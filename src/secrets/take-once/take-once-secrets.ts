@@ -38,7 +38,7 @@ const MAX_EXPIRES_CEILING_MS = 30 * 24 * 60 * 60 * 1000;
 const LOCK_RETRIES = 3;
 
 /**
- * Expiring take-once secrets (seed 002), stored encrypted (KeyRing, context bound to the id) in
+ * Expiring take-once secrets, stored encrypted (KeyRing, context bound to the id) in
  * `scm_secret`. `take` fetches and deletes in one atomic step: among concurrent takers exactly one
  * gets the value — the one whose `DELETE … WHERE id = ?` affected the row — and an expired secret
  * is never returned. Deletion is loud: `delete` throws when nothing was deleted.
@@ -51,7 +51,7 @@ const LOCK_RETRIES = 3;
  * may take it (or not) and an unreferenced row; after 3, a referenced row until it is taken. In
  * every case the row expires, and `reapExpired` — run it periodically on every replica — deletes
  * it: nothing outlives its expiry. The opposite order (act first, then create) could leave a
- * consumer waiting for a secret that never appears (seed 002, option B).
+ * consumer waiting for a secret that never appears.
  *
  * Ids are bearer capabilities (whoever has one can take the secret): they never appear in logs or
  * error messages. Values are at most 32 KiB (UTF-8); expiry is 1 s to `maxExpiresInMs` (24 h default).
@@ -132,8 +132,8 @@ export class TakeOnceSecrets {
   }
 
   /**
-   * Deletes the secret whatever its state. Loud by default (seed 002: deleting must fail when there
-   * is nothing to delete): with `mustExist` (default true) a missing secret throws SecretNotFoundError;
+   * Deletes the secret whatever its state. Loud by default (deleting fails when there is nothing
+   * to delete, so a lost secret is noticed): with `mustExist` (default true) a missing secret throws SecretNotFoundError;
    * with `mustExist: false` it returns false instead.
    *
    * @example

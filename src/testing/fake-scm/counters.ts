@@ -1,6 +1,6 @@
 /**
  * What the fake SCM saw, for assertions such as "five concurrent callers produced exactly one
- * upstream refresh" or "no family forked" (research §5.8). One live object per server; reset in place.
+ * upstream refresh" or "no family forked". One live object per server; reset in place.
  */
 export interface FakeScmCounters {
   /** Every POST to the token endpoint, including ones answered with an injected failure. */

@@ -1,5 +1,5 @@
 /**
- * Failures a test can queue for the next token requests (research §5.6). Each queued failure is
+ * Failures a test can queue for the next token requests. Each queued failure is
  * consumed by the next token request, whatever that request is. Failures that change no state are
  * answered as soon as the request arrives; `commit_then_*` act after the refresh committed (and are
  * simply dropped if the request fails validation first); `lock_timeout` answers where the lock is taken.
@@ -7,7 +7,7 @@
 export type InjectedFailure =
   /** 5xx (default 503) with no state change: a retry with the same RT succeeds. */
   | { kind: "fail_before_commit"; status?: number }
-  /** Rotates, then answers 5xx (default 502): the client never sees the new tokens (GitLab, GitHub, BB DC: family lost, §4 lesson 6). */
+  /** Rotates, then answers 5xx (default 502): the client never sees the new tokens (GitLab, GitHub, BB DC: family lost). */
   | { kind: "commit_then_fail"; status?: number }
   /** Rotates, then destroys the socket. */
   | { kind: "commit_then_reset" }

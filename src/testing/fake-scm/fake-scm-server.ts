@@ -93,7 +93,7 @@ export interface FakeScmServerOptions {
  * read the injected clock. A refresh waiting for the global lock times out only once the clock has
  * moved `globalLockTimeoutMs` past the start of its wait; it never moves a `FakeClock` itself.
  *
- * What it does **not** model (research §5 items left out):
+ * What it does **not** model:
  * - The authorization-code, device and client-credentials grants: `issueTokens()` stands in for them.
  * - Grace / reuse windows (Cognito, Auth0, dex), `revoke_on_first_use_of_new_AT` (Doorkeeper's
  *   `previous_refresh_token` mode), randomized access-token lifetimes (Entra), and inactivity or
@@ -306,7 +306,7 @@ export class FakeScmServer {
     });
     if (outcome.kind === "error") return this.sendErrorFor(res, request, outcome.error);
 
-    // Committed. The injected failures below lose the response after the state changed (§5.6).
+    // Committed. The injected failures below lose the response after the state changed.
     if (failure?.kind === "commit_then_fail") {
       return send(res, failure.status ?? 502, "application/json", JSON.stringify({ error: "server_error" }));
     }

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ClientAuthMethod, FakeScmHttpError, FakeScmJson, FakeScmProfile } from "./profiles";
 
-/** Request parsing and response writing for the token endpoint (research §5.5 "Request parsing"). */
+/** Request parsing and response writing for the token endpoint. */
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -11,7 +11,7 @@ export interface TokenRequest {
   readonly params: Readonly<Record<string, string>>;
   /** Credentials from `Authorization: Basic`, if that header was sent. */
   readonly basic: { readonly clientId: string; readonly clientSecret: string } | "malformed" | undefined;
-  /** GitHub answers form-encoded unless the client asked for JSON (§1.4). */
+  /** GitHub answers form-encoded unless the client asked for JSON. */
   readonly acceptsJson: boolean;
 }
 
@@ -54,7 +54,7 @@ export function parseTokenRequest(req: IncomingMessage, body: Buffer | "too_larg
 
   let params = bodyParams;
   if (profile.clientAuth.includes("query")) {
-    // GitHub documents the refresh parameters as query parameters (§1.4); the body wins on conflict.
+    // GitHub documents the refresh parameters as query parameters; the body wins on conflict.
     const query = fromPairs(url.searchParams);
     if (!query) return { ok: false, reason: "invalid_request", description: "A parameter was repeated." };
     params = { ...query, ...bodyParams };
@@ -122,7 +122,7 @@ export function authenticateClient(
   clientSecret: string,
 ): { readonly ok: boolean; readonly usedBasic: boolean } {
   if (request.basic !== undefined) {
-    // Doorkeeper tries Basic first (§1.2); a profile without Basic rejects the header outright.
+    // Doorkeeper tries Basic first; a profile without Basic rejects the header outright.
     const ok = accepted.includes("basic") && request.basic !== "malformed" && safeEqual(request.basic.clientId, clientId) && safeEqual(request.basic.clientSecret, clientSecret);
     return { ok, usedBasic: true };
   }

@@ -4,11 +4,11 @@ import type { Clock } from "../../clock";
 const CLOCK_POLL_MS = 5;
 
 /**
- * The two server-side concurrency models of research §5.3:
+ * The two server-side concurrency models:
  * - GitLab/Doorkeeper takes a row lock on the refresh token inside a transaction, so refreshes of
- *   one family are serialized and the loser finds a revoked row (`serialized_one_winner`, §1.2).
+ *   one family are serialized and the loser finds a revoked row (`serialized_one_winner`).
  * - BB DC takes one cluster lock for *every* refresh on the instance and gives up after
- *   `max.lock.timeout.seconds` (`global_lock`, §1.1).
+ *   `max.lock.timeout.seconds` (`global_lock`).
  */
 
 export type Release = () => void;

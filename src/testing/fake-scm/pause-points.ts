@@ -1,6 +1,6 @@
 /**
  * Hooks that hold a refresh request between two steps, so that race windows are hit
- * deterministically, without sleeps (research §5.3):
+ * deterministically, without sleeps:
  *
  *   parse + authenticate → look up RT → [lock] → validate → **afterValidate** → commit → [unlock]
  *   → **afterCommit** → respond

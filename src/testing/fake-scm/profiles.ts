@@ -1,8 +1,7 @@
 /**
  * Per-provider behaviour of the fake SCM: one plain data object per provider, every quirk a knob.
  *
- * Sources: `research/scm-oauth-semantics.md` §1 (provider tables) and §5 (what a faithful fake
- * must model). Section numbers in the comments below refer to that document.
+ * The behaviour modelled is described per provider in docs/scm-behaviour.md.
  */
 
 export type FakeScmProfileName =
@@ -27,31 +26,31 @@ export interface FakeScmHttpError {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** How the token response is shaped (§5.5 "Token response bodies"). */
+/** How the token response is shaped. */
 export interface FakeScmResponseQuirks {
-  /** GitLab adds `created_at` (Unix seconds) (§1.2). */
+  /** GitLab adds `created_at` (Unix seconds). */
   readonly emitCreatedAt: boolean;
-  /** GitLab #360729: some responses lacked `expires_in`; clients must fall back to `created_at` + 7200 (§1.2). */
+  /** GitLab #360729: some responses lacked `expires_in`; clients must fall back to `created_at` + 7200. */
   readonly omitExpiresIn: boolean;
-  /** Old GitHub doc samples show `"expires_in": "28800"` (§1.4). */
+  /** Old GitHub doc samples show `"expires_in": "28800"`. */
   readonly expiresInAsString: boolean;
-  /** Bitbucket Cloud: `scopes` (plural) before 2026-05-04, `scope` after; "both" covers the transition (§1.3). */
+  /** Bitbucket Cloud: `scopes` (plural) before 2026-05-04, `scope` after; "both" covers the transition. */
   readonly scopeField: "scope" | "scopes" | "both";
   /** GitHub OAuth apps list scopes comma-separated ("repo,gist"); everyone else uses spaces. */
   readonly scopeSeparator: " " | ",";
-  /** GitHub Apps have permissions, not scopes: `scope` is always "" (§1.4). */
+  /** GitHub Apps have permissions, not scopes: `scope` is always "". */
   readonly scopeAlwaysEmpty: boolean;
-  /** `token_type` exactly as sent: "bearer" (BB DC, GitHub, BB Cloud) or "Bearer" (GitLab ≥ some version) (§1.2). */
+  /** `token_type` exactly as sent: "bearer" (BB DC, GitHub, BB Cloud) or "Bearer" (GitLab ≥ some version). */
   readonly tokenType: string;
-  /** GitHub sends `refresh_token_expires_in` (§1.4). */
+  /** GitHub sends `refresh_token_expires_in`. */
   readonly refreshTokenExpiresIn: boolean;
-  /** GitHub answers x-www-form-urlencoded unless the request has `Accept: application/json` (§1.4). */
+  /** GitHub answers x-www-form-urlencoded unless the request has `Accept: application/json`. */
   readonly formEncodedUnlessAcceptJson: boolean;
-  /** Non-standard extra fields, e.g. Bitbucket Cloud's `state` (§1.3). */
+  /** Non-standard extra fields, e.g. Bitbucket Cloud's `state`. */
   readonly extraFields: Readonly<Record<string, string>>;
 }
 
-/** How the profile reports each kind of failure (§5.5 "Token-endpoint errors", "Resource-API errors"). */
+/** How the profile reports each kind of failure (token endpoint and resource API). */
 export interface FakeScmErrors {
   /** Unknown, expired, revoked, replayed or lost-the-race refresh token; also a missing/mismatched `redirect_uri` in strict mode. */
   readonly invalidGrant: FakeScmHttpError;
@@ -70,7 +69,7 @@ export interface FakeScmErrors {
 }
 
 /**
- * Token string shapes (§5.1): clients that parse or length-check tokens should break here, not in production.
+ * Token string shapes: clients that parse or length-check tokens should break here, not in production.
  * - `jwt_shaped`: three base64url parts, but looked up statefully (BB DC wraps a random id in a JWT).
  * - `hex64`: 64 hex characters (GitLab).
  * - `github_user_to_server`: `ghu_` access / `ghr_` refresh tokens.
@@ -88,28 +87,28 @@ export interface FakeScmProfile {
   /** "form_only": anything but x-www-form-urlencoded gets `errors.unsupportedContentType`. */
   readonly requestFormat: "form_only" | "form_or_json";
   readonly clientAuth: readonly ClientAuthMethod[];
-  /** BB DC strict mode: a refresh without the registered `redirect_uri` gets invalid_grant (§1.1). */
+  /** BB DC strict mode: a refresh without the registered `redirect_uri` gets invalid_grant. */
   readonly requireRedirectUri: boolean;
   /** false: the authorization flow issues no refresh token (GitHub OAuth apps). */
   readonly issueRefreshToken: boolean;
   /** true: every refresh returns a new refresh token and the presented one becomes a tombstone. */
   readonly rotateRefreshToken: boolean;
-  /** The most important knob (§5.2): what happens to the access token paired with the presented refresh token. */
+  /** The most important knob: what happens to the access token paired with the presented refresh token. */
   readonly oldAccessTokenOnRefresh: "revoke_immediately" | "keep_until_expiry";
-  /** What a rotated (tombstoned) refresh token gets when presented again (§5.2). */
+  /** What a rotated (tombstoned) refresh token gets when presented again. */
   readonly replayPolicy: "reject" | "reject_and_revoke_family" | "allow";
   /** null: access tokens never expire. */
   readonly accessTokenTtlSeconds: number | null;
   /** null: refresh tokens never expire. Counted from each refresh token's own issue time (sliding). */
   readonly refreshTokenTtlSeconds: number | null;
   /**
-   * "serialized_one_winner": refreshes of one family are serialized; the loser sees a tombstone (GitLab row lock, §1.2).
-   * "global_lock": one lock for every refresh on the server, taken after the refresh token lookup (BB DC, §1.1).
+   * "serialized_one_winner": refreshes of one family are serialized; the loser sees a tombstone (GitLab row lock).
+   * "global_lock": one lock for every refresh on the server, taken after the refresh token lookup (BB DC).
    */
   readonly concurrency: "serialized_one_winner" | "global_lock";
   /** "global_lock" only: waiting longer than this for the lock (on the injected clock) answers `errors.lockTimeout`. */
   readonly globalLockTimeoutMs: number;
-  /** "global_lock" only: validate against the pre-lock lookup, so two simultaneous refreshes both win and the family forks (§1.1 (c)). */
+  /** "global_lock" only: validate against the pre-lock lookup, so two simultaneous refreshes both win and the family forks. */
   readonly toctouBothSucceed: boolean;
   readonly tokenFormat: FakeScmTokenFormat;
   /** Scopes of `issueTokens()` when none are given. */
@@ -152,7 +151,7 @@ function rfc6750InvalidToken(description: string): FakeScmHttpError {
   };
 }
 
-/** GitHub REST answers 401 "Bad credentials" for any dead token (§1.4, exact body unverified). */
+/** GitHub REST answers 401 "Bad credentials" for any dead token (exact body unverified). */
 const GITHUB_BAD_CREDENTIALS: FakeScmHttpError = {
   status: 401,
   body: { message: "Bad credentials", documentation_url: "https://docs.github.com/rest" },
@@ -160,7 +159,7 @@ const GITHUB_BAD_CREDENTIALS: FakeScmHttpError = {
 
 const GITHUB_TROUBLESHOOTING = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
 
-/** GitHub answers token-endpoint errors with HTTP 200 (§1.4). */
+/** GitHub answers token-endpoint errors with HTTP 200. */
 const GITHUB_ERRORS: FakeScmErrors = {
   invalidGrant: {
     status: 200,
@@ -185,7 +184,7 @@ const GITHUB_ERRORS: FakeScmErrors = {
   expiredAccessToken: GITHUB_BAD_CREDENTIALS,
 };
 
-/** Doorkeeper's exact invalid_grant text; GitLab also puts it in `WWW-Authenticate` (§1.2). */
+/** Doorkeeper's exact invalid_grant text; GitLab also puts it in `WWW-Authenticate`. */
 const DOORKEEPER_INVALID_GRANT =
   "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.";
 const DOORKEEPER_INVALID_CLIENT =
@@ -235,26 +234,26 @@ const bitbucketDc: FakeScmProfile = {
   name: "bitbucket_dc",
   tokenPath: "/rest/oauth2/latest/token",
   resourcePath: "/rest/api/latest/users/current", // stand-in for any authenticated REST call
-  requestFormat: "form_only", // JAX-RS @FormParam (§1.1)
-  clientAuth: ["body", "basic"], // body documented; Basic via `token.via.basic.authentication` = true (§1.1)
-  requireRedirectUri: false, // jira.js says DC validates it; the decompiled build does not (§1.1)
+  requestFormat: "form_only", // JAX-RS @FormParam
+  clientAuth: ["body", "basic"], // body documented; Basic via `token.via.basic.authentication` = true
+  requireRedirectUri: false, // jira.js says DC validates it; the decompiled build does not
   issueRefreshToken: true,
-  rotateRefreshToken: true, // single-use (§1.1)
-  oldAccessTokenOnRefresh: "revoke_immediately", // the AT row is deleted before the new one is created (§1.1)
-  replayPolicy: "reject", // invalid_grant, no family revocation (§1.1)
+  rotateRefreshToken: true, // single-use
+  oldAccessTokenOnRefresh: "revoke_immediately", // the AT row is deleted before the new one is created
+  replayPolicy: "reject", // invalid_grant, no family revocation
   accessTokenTtlSeconds: 3600,
-  refreshTokenTtlSeconds: 7_776_000, // 90 d from each RT's createdAt, so it slides (§1.1)
-  concurrency: "global_lock", // one cluster lock for all refreshes (§1.1)
-  globalLockTimeoutMs: 10_000, // max.lock.timeout.seconds = 10 (§1.1)
+  refreshTokenTtlSeconds: 7_776_000, // 90 d from each RT's createdAt, so it slides
+  concurrency: "global_lock", // one cluster lock for all refreshes
+  globalLockTimeoutMs: 10_000, // max.lock.timeout.seconds = 10
   toctouBothSucceed: false,
   tokenFormat: "jwt_shaped",
   defaultScopes: ["REPO_READ", "REPO_WRITE"],
-  responseQuirks: { ...PLAIN_QUIRKS, tokenType: "bearer" }, // no created_at (§1.1)
+  responseQuirks: { ...PLAIN_QUIRKS, tokenType: "bearer" }, // no created_at
   errors: {
-    // The plugin throws InvalidGrantException with this i18n key; rendered text and status 400 unverified (§1.1).
+    // The plugin throws InvalidGrantException with this i18n key; rendered text and status 400 unverified.
     invalidGrant: { status: 400, body: { error: "invalid_grant", error_description: "oauth2.rest.error.invalid.refresh.token" } },
     invalidClient: RFC6749_INVALID_CLIENT,
-    // Jersey rejects a non-form body for @FormParam resources with a 500 (OpenHands#14250, §1.1).
+    // Jersey rejects a non-form body for @FormParam resources with a 500 (OpenHands#14250).
     unsupportedContentType: {
       status: 500,
       body: {
@@ -263,7 +262,7 @@ const bitbucketDc: FakeScmProfile = {
           "java.lang.IllegalStateException: The @FormParam is utilized when the content of the request entity is not of the Content-Type application/x-www-form-urlencoded",
       },
     },
-    // IllegalMonitorStateException "multiple create attempts" after max.lock.timeout.seconds; 500 is a guess (§1.1).
+    // IllegalMonitorStateException "multiple create attempts" after max.lock.timeout.seconds; 500 is a guess.
     lockTimeout: {
       status: 500,
       body: { "status-code": 500, message: "java.lang.IllegalMonitorStateException: multiple create attempts" },
@@ -288,16 +287,16 @@ const gitlab: FakeScmProfile = {
   name: "gitlab",
   tokenPath: "/oauth/token",
   resourcePath: "/api/v4/user",
-  requestFormat: "form_or_json", // Doorkeeper parses both (§1.2)
-  clientAuth: ["basic", "body"], // Doorkeeper tries Basic, then params (§1.2)
+  requestFormat: "form_or_json", // Doorkeeper parses both
+  clientAuth: ["basic", "body"], // Doorkeeper tries Basic, then params
   requireRedirectUri: false,
   issueRefreshToken: true,
   rotateRefreshToken: true,
-  oldAccessTokenOnRefresh: "revoke_immediately", // AT and RT share one Doorkeeper row (§1.2)
+  oldAccessTokenOnRefresh: "revoke_immediately", // AT and RT share one Doorkeeper row
   replayPolicy: "reject", // no reuse detection (gitlab#364111)
   accessTokenTtlSeconds: 7200,
   refreshTokenTtlSeconds: null, // "refresh tokens currently have no expiration" (gitlab#363525)
-  concurrency: "serialized_one_winner", // refresh_token.lock! in a transaction (§1.2)
+  concurrency: "serialized_one_winner", // refresh_token.lock! in a transaction
   globalLockTimeoutMs: 10_000,
   toctouBothSucceed: false,
   tokenFormat: "hex64",
@@ -321,7 +320,7 @@ const gitlab: FakeScmProfile = {
     },
     unsupportedContentType: GENERIC_UNSUPPORTED_CONTENT_TYPE,
     lockTimeout: GENERIC_LOCK_TIMEOUT,
-    // Revoked / expired → invalid_token with these texts [code: GitLab auth finders, §1.2];
+    // Revoked / expired → invalid_token with these texts [code: GitLab auth finders];
     // an unknown token gets GitLab's plain API 401 (body unverified).
     unknownAccessToken: { status: 401, body: { message: "401 Unauthorized" } },
     revokedAccessToken: {
@@ -340,20 +339,20 @@ const githubAppUser: FakeScmProfile = {
   tokenPath: "/login/oauth/access_token",
   resourcePath: "/user",
   requestFormat: "form_or_json",
-  clientAuth: ["body", "query"], // params in body or query string (§1.4)
+  clientAuth: ["body", "query"], // params in body or query string
   requireRedirectUri: false,
   issueRefreshToken: true,
   rotateRefreshToken: true,
-  oldAccessTokenOnRefresh: "revoke_immediately", // "both it and the old user access token stop working" (§1.4)
+  oldAccessTokenOnRefresh: "revoke_immediately", // "both it and the old user access token stop working"
   replayPolicy: "reject",
   accessTokenTtlSeconds: 28_800,
-  refreshTokenTtlSeconds: 15_897_600, // about 6 months, per token (§1.4)
+  refreshTokenTtlSeconds: 15_897_600, // about 6 months, per token
   concurrency: "serialized_one_winner",
   globalLockTimeoutMs: 10_000,
   toctouBothSucceed: false,
   tokenFormat: "github_user_to_server",
   defaultScopes: [],
-  responseQuirks: { ...GITHUB_QUIRKS, scopeAlwaysEmpty: true }, // `scope: ""` for GitHub Apps (§1.4)
+  responseQuirks: { ...GITHUB_QUIRKS, scopeAlwaysEmpty: true }, // `scope: ""` for GitHub Apps
   errors: GITHUB_ERRORS,
 };
 
@@ -364,7 +363,7 @@ const githubOauthApp: FakeScmProfile = {
   requestFormat: "form_or_json",
   clientAuth: ["body", "query"],
   requireRedirectUri: false,
-  issueRefreshToken: false, // `gho_` tokens do not expire and come without a refresh token (§1.4 (b))
+  issueRefreshToken: false, // `gho_` tokens do not expire and come without a refresh token
   rotateRefreshToken: false,
   oldAccessTokenOnRefresh: "keep_until_expiry",
   replayPolicy: "reject",
@@ -384,12 +383,12 @@ const bitbucketCloud: FakeScmProfile = {
   tokenPath: "/site/oauth2/access_token",
   resourcePath: "/2.0/user",
   requestFormat: "form_or_json",
-  clientAuth: ["basic", "body"], // Basic is documented; body works too (dockstore#4228) (§1.3)
+  clientAuth: ["basic", "body"], // Basic is documented; body works too (dockstore#4228)
   requireRedirectUri: false,
   issueRefreshToken: true,
-  rotateRefreshToken: true, // rotating from 2026-05-04 (§1.3)
-  oldAccessTokenOnRefresh: "keep_until_expiry", // unknown after 2026; historically kept (§1.3, §6) — override to test both
-  replayPolicy: "reject", // grace window unknown (§5.9)
+  rotateRefreshToken: true, // rotating from 2026-05-04
+  oldAccessTokenOnRefresh: "keep_until_expiry", // unknown after 2026; historically kept — override to test both
+  replayPolicy: "reject", // grace window unknown
   accessTokenTtlSeconds: 7200,
   refreshTokenTtlSeconds: null, // 2026: 3 months *unused*; inactivity expiry not modelled
   concurrency: "serialized_one_winner",
@@ -399,15 +398,15 @@ const bitbucketCloud: FakeScmProfile = {
   defaultScopes: ["account", "repository"],
   responseQuirks: {
     ...PLAIN_QUIRKS,
-    scopeField: "both", // `scopes` before 2026-05-04, `scope` after (§1.3)
+    scopeField: "both", // `scopes` before 2026-05-04, `scope` after
     tokenType: "bearer",
-    extraFields: { state: "refresh_token" }, // non-standard `state` carries the grant type; value on refresh unverified (§1.3)
+    extraFields: { state: "refresh_token" }, // non-standard `state` carries the grant type; value on refresh unverified
   },
   errors: {
     ...GENERIC_OAUTH_ERRORS,
-    // invalid_request, not invalid_grant (§1.3); status 400 assumed.
+    // invalid_request, not invalid_grant; status 400 assumed.
     invalidGrant: { status: 400, body: { error: "invalid_request", error_description: "Invalid refresh_token" } },
-    // "An expired access token on the API gives 401" (§1.3); the body is Bitbucket's error envelope (text unverified).
+    // "An expired access token on the API gives 401"; the body is Bitbucket's error envelope (text unverified).
     unknownAccessToken: { status: 401, body: { type: "error", error: { message: "Access token expired." } } },
     revokedAccessToken: { status: 401, body: { type: "error", error: { message: "Access token expired." } } },
     expiredAccessToken: { status: 401, body: { type: "error", error: { message: "Access token expired." } } },
@@ -439,8 +438,8 @@ const rfc9700Strict: FakeScmProfile = {
 const keepsOldAccessTokens: FakeScmProfile = {
   ...rfc9700Strict,
   name: "keeps_old_access_tokens",
-  oldAccessTokenOnRefresh: "keep_until_expiry", // Entra, Gitea: ATs cannot be revoked, they live until exp (§1.5, §1.6)
-  replayPolicy: "reject", // Gitea strict mode rejects replays without revoking the family (§1.6)
+  oldAccessTokenOnRefresh: "keep_until_expiry", // Entra, Gitea: ATs cannot be revoked, they live until exp
+  replayPolicy: "reject", // Gitea strict mode rejects replays without revoking the family
 };
 
 function deepFreeze<T>(value: T): T {

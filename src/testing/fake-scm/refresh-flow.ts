@@ -15,7 +15,7 @@ import type { CommittedRefresh, RefreshTokenRecord, RefreshTokenView, TokenFamil
 export interface RefreshInput {
   readonly refreshToken: string;
   readonly redirectUri: string | undefined;
-  /** Requested scope (space-separated); may narrow, never widen (research §5.2). */
+  /** Requested scope (space-separated); may narrow, never widen. */
   readonly scope: string | undefined;
   /** An injected `lock_timeout`: answer as if the lock could not be taken. */
   readonly forceLockTimeout: boolean;
@@ -53,17 +53,17 @@ export class RefreshFlow {
     let release: Release | undefined;
     let view: RefreshTokenView;
     if (this.profile.concurrency === "global_lock") {
-      // BB DC looks the RT up *before* taking its global lock (§1.1): a dead RT fails without the lock.
+      // BB DC looks the RT up *before* taking its global lock: a dead RT fails without the lock.
       const snapshot = this.families.refreshTokenView(rt);
       const early = this.check(snapshot, input, rt);
       if (!early.ok) return this.reject(early, rt);
       if (input.forceLockTimeout) return { kind: "error", error: this.profile.errors.lockTimeout };
       release = await this.locks.acquireWithin(GLOBAL_LOCK, this.profile.globalLockTimeoutMs);
       if (!release) return { kind: "error", error: this.profile.errors.lockTimeout };
-      // toctouBothSucceed: validate against the pre-lock snapshot, so a racing twin also wins (§1.1 (c)).
+      // toctouBothSucceed: validate against the pre-lock snapshot, so a racing twin also wins.
       view = this.profile.toctouBothSucceed ? snapshot : this.families.refreshTokenView(rt);
     } else {
-      // Doorkeeper: `refresh_token.lock!` inside a transaction, then check the row (§1.2).
+      // Doorkeeper: `refresh_token.lock!` inside a transaction, then check the row.
       release = await this.locks.acquire(rt.familyId);
       if (input.forceLockTimeout) {
         release();
@@ -94,7 +94,7 @@ export class RefreshFlow {
       if (this.profile.replayPolicy !== "allow") return { ok: false, error: "invalid_grant", replay };
     }
     if (view.stored === "revoked" || view.familyRevoked || view.expired) return { ok: false, error: "invalid_grant", replay };
-    // BB DC strict mode (jira.js docs, §1.1): the registered redirect_uri must be sent on refresh.
+    // BB DC strict mode (jira.js docs): the registered redirect_uri must be sent on refresh.
     if (this.profile.requireRedirectUri && input.redirectUri !== this.registeredRedirectUri) {
       return { ok: false, error: "invalid_grant", replay };
     }

@@ -4,7 +4,7 @@ import type { FakeScmProfile } from "./profiles";
 import { newFamilyId, newToken } from "./token-formats";
 
 /**
- * The fake SCM's token state (research §5.1): every authorization is a family with a generation
+ * The fake SCM's token state: every authorization is a family with a generation
  * counter; each access token (AT) and refresh token (RT) belongs to one family and generation.
  * Rotated RTs stay as tombstones so that a replay is recognised (RFC 6749 §10.4, RFC 9700 §4.14.2).
  * "Expired" is never stored: it is derived from the injected clock on every look-up.
@@ -39,7 +39,7 @@ interface AccessTokenRecord extends TokenRecord {
 }
 
 export interface RefreshTokenRecord extends TokenRecord {
-  /** The AT issued together with this RT (BB DC deletes exactly that one on refresh, §1.1). */
+  /** The AT issued together with this RT (BB DC deletes exactly that one on refresh). */
   pairedAccessToken: string;
   /** How many rotations committed with this RT; > 1 means the family forked. */
   successors: number;

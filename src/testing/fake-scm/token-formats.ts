@@ -2,8 +2,8 @@ import { randomBytes, randomInt } from "node:crypto";
 import type { FakeScmTokenFormat } from "./profiles";
 
 /**
- * Random token strings in each provider's shape (research §5.1). The fake never parses them:
- * every token, JWT-shaped or not, is looked up in the server's state, as BB DC does (§1.1).
+ * Random token strings in each provider's shape. The fake never parses them:
+ * every token, JWT-shaped or not, is looked up in the server's state, as BB DC does.
  */
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -18,7 +18,7 @@ function base64url(value: string | Buffer): string {
   return Buffer.from(value).toString("base64url");
 }
 
-/** BB DC: `jwtService.createToken(id)`, a JWT wrapping a random token id (§1.1). Signature is random bytes. */
+/** BB DC: `jwtService.createToken(id)`, a JWT wrapping a random token id. Signature is random bytes. */
 function jwtShaped(): string {
   const header = base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
   const payload = base64url(JSON.stringify({ id: randomBytes(16).toString("hex") }));
@@ -29,11 +29,11 @@ export function newToken(format: FakeScmTokenFormat, kind: "access" | "refresh")
   switch (format) {
     case "jwt_shaped":
       return jwtShaped();
-    case "hex64": // GitLab (§5.1)
+    case "hex64": // GitLab
       return randomBytes(32).toString("hex");
-    case "github_user_to_server": // ghu_ access, ghr_ refresh (§1.4); lengths as observed, not guaranteed
+    case "github_user_to_server": // ghu_ access, ghr_ refresh; lengths as observed, not guaranteed
       return kind === "access" ? `ghu_${base62(36)}` : `ghr_${base62(76)}`;
-    case "github_oauth": // gho_ (§1.4 (b)); OAuth apps get no refresh token, but keep the shape consistent
+    case "github_oauth": // gho_; OAuth apps get no refresh token, but keep the shape consistent
       return kind === "access" ? `gho_${base62(36)}` : `ghr_${base62(76)}`;
     case "opaque":
       return randomBytes(32).toString("base64url");

@@ -1,7 +1,7 @@
 import type { FakeScmJson, FakeScmProfile } from "./profiles";
 import type { CommittedRefresh } from "./token-families";
 
-/** The success body of a refresh, field by field as each provider sends it (research §5.5 "Token response bodies"). */
+/** The success body of a refresh, field by field as each provider sends it. */
 export function tokenResponseBody(profile: FakeScmProfile, tokens: CommittedRefresh): { [key: string]: FakeScmJson } {
   const q = profile.responseQuirks;
   const number = (n: number): FakeScmJson => (q.expiresInAsString ? String(n) : n);
