@@ -1,5 +1,5 @@
 /**
- * `npm run bench` — the hand-out benchmarks (issues #3, #8 and the contention case of #5):
+ * `npm run bench` — the hand-out benchmarks:
  *  1. hot path: library getTokenForHost vs a hand-written mysql2 baseline, same run, same rows;
  *  2. scale: the concurrency-16 cell at 1k and at 1M (or 100k) entries, and reaping under load;
  *  3. contention: 8 processes × 64 callers for one token that must be refreshed.

@@ -38,7 +38,7 @@ function table(header: string[], rows: string[][]): string {
 export function formatReport(results: SimulationResults): string {
   const { params, floor, policies } = results;
   const out: string[] = [];
-  out.push("Refresh-policy simulation (issues #8, #9)");
+  out.push("Refresh-policy simulation");
   out.push(
     `seed=${params.seed} users=${params.users} days=${params.days} ` +
       `(idle=${params.kindCounts.idle} normal=${params.kindCounts.normal} heavy=${params.kindCounts.heavy} bot=${params.kindCounts.bot}) ` +
