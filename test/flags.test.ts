@@ -19,7 +19,7 @@ describe("feature flags", () => {
       ["fractional lifetime is fine", { workspaceStartLifetimeMinutes: 2.5 }, { workspaceStartLifetimeMinutes: 2.5 }, 0],
       ["horizon 0 → no horizon (Gitpod's rule)", { horizonMinutes: 0 }, { horizonMinutes: undefined }, 0],
       ["negative horizon → default", { horizonMinutes: -1 }, { horizonMinutes: 20 }, 1],
-      ["string boolean → default with warning", { opportunisticRefresh: "true" }, { opportunisticRefresh: false }, 1],
+      ["string boolean → default with warning", { opportunisticRefresh: "false" }, { opportunisticRefresh: true }, 1],
     ];
     for (const [name, raw, expected, warnings] of rows) {
       it(name, () => {

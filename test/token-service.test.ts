@@ -176,7 +176,8 @@ for (const kind of dbKinds()) {
 
       for (const failure of ["malformed_json", "empty_body"] as const) {
         it(`a ${failure} response → ScmResponseError, nothing stored, the old token still served while it covers`, async () => {
-          t = await serviceOn(kind);
+          // Opportunistic refresh off: otherwise the 1-minute hand-out below (token unreserved, inside the horizon) refreshes.
+          t = await serviceOn(kind, { flags: { opportunisticRefresh: false } });
           const user = uniqueUser();
           const issued = await t.connectUser(user);
           const [before] = await t.rawRows(user);

@@ -10,7 +10,7 @@ export const FLAG_NAMES = {
 
 /** The values the service uses for one user, already validated. */
 export interface TokenFlags {
-  /** `opportunistic_token_refresh` (boolean, default false). */
+  /** `opportunistic_token_refresh` (boolean, default true; false switches opportunistic refresh off). */
   opportunisticRefresh: boolean;
   /** `workspace_start_scm_access_token_lifetime` (minutes, default 10, 1..1440). */
   workspaceStartLifetimeMinutes: number;
@@ -21,7 +21,7 @@ export interface TokenFlags {
 }
 
 export const DEFAULT_FLAGS: TokenFlags = {
-  opportunisticRefresh: false,
+  opportunisticRefresh: true,
   workspaceStartLifetimeMinutes: 10,
   horizonMinutes: 20,
   drain: true,

@@ -41,7 +41,7 @@ export interface TestTokenServiceOptions {
   profile?: FakeScmProfileName;
   /** Overrides for the fake SCM's profile knobs. */
   scmOverrides?: FakeScmServerOptions["overrides"];
-  /** Initial flag values (default: all defaults; opportunistic refresh off). */
+  /** Initial flag values (default: the library defaults — opportunistic refresh on, horizon 20 min, drain on). */
   flags?: RawFlagValues;
   /** Default: a FakeClock at 2026-01-01T00:00:00Z with autoAdvance (sleeps move time). */
   clock?: FakeClock;

@@ -284,7 +284,8 @@ for (const kind of dbKinds()) {
 
       for (const failure of ["malformed_json", "empty_body"] as const) {
         it(`${failure} on HTTP 200 → ScmResponseError after one request; the raw row is unchanged`, async () => {
-          t = await start();
+          // Opportunistic refresh off: otherwise the 1-minute hand-out below (token unreserved, inside the horizon) refreshes.
+          t = await start({ flags: { opportunisticRefresh: false } });
           const user = uniqueUser();
           const issued = await t.connectUser(user);
           toForcedRefresh();

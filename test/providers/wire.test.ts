@@ -9,6 +9,7 @@ import { GitHubProvider } from "../../src/providers/github-provider";
 import { GitLabProvider } from "../../src/providers/gitlab-provider";
 import { OAuth2Provider, type OAuth2ProviderOptions } from "../../src/providers/oauth2-provider";
 import { RefreshRejectedError, TransientScmError, type RefreshedToken, type ScmProvider } from "../../src/providers/scm-provider";
+import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { FakeClock } from "../../src/testing/fake-clock";
 import { errorAnswer, RecordingTokenEndpoint, tokenAnswer } from "./support/recording-token-endpoint";
 
@@ -349,6 +350,8 @@ describe("a provider behind a service", () => {
       encryptionKeys: [{ id: "k1", key: randomBytes(32).toString("base64") }],
       clock,
       retry: { maxAttempts: 3, baseDelayMs: 10 },
+      // Opportunistic refresh off: otherwise the 30-second hand-out below (token unreserved, inside the horizon) refreshes.
+      flags: new StaticFeatureFlags({ opportunisticRefresh: false }),
     });
     try {
       await service.storeToken("u1", "gitlab.example.com", { value: "stored-access-token", refreshToken: OLD_RT, expiryDate: new Date(NOW.getTime() + 60_000) });
