@@ -25,7 +25,7 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
     if (dataSource.isInitialized) await dataSource.destroy();
   };
   return new TokenService(
-    new TokenStore(dataSource),
+    new TokenStore(dataSource, { statementTimeoutMs: options.statementTimeoutMs }),
     parts.crypto,
     options.providers,
     parts.flags,

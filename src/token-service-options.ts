@@ -35,4 +35,11 @@ export interface TokenServiceOptions {
   drainPollMs?: number;
   /** Connection pool size for databaseUrl (default 10). */
   poolSize?: number;
+  /**
+   * Deadline of every database statement, waiting for a pooled connection included, in ms (default
+   * 10 000, real time). A database that keeps the connection open but never answers (a network
+   * partition) then fails the call with a transient StorageError (driverCode "STATEMENT_TIMEOUT")
+   * instead of hanging it. Keep it well below lease.leaseMs.
+   */
+  statementTimeoutMs?: number;
 }

@@ -1,6 +1,6 @@
 import type { Registry } from "prom-client";
 import type { Clock } from "./clock";
-import { InvalidArgumentError, ReauthorizationRequiredError, TokenHeldError, TokenServiceError } from "./errors";
+import { DecryptionError, InvalidArgumentError, ReauthorizationRequiredError, TokenHeldError, TokenServiceError } from "./errors";
 import type { FeatureFlags, TokenFlags } from "./flags/feature-flags";
 import type { Logger } from "./logger";
 import type { HandOutResult, TokenMetrics } from "./metrics/token-metrics";
@@ -98,6 +98,13 @@ export class TokenService {
    * Stores (or replaces) the token of `userId` for `host`, e.g. after the OAuth authorization-code
    * exchange. Replacing clears reservations and any "re-authorisation required" mark.
    *
+   * User ids are opaque and compared byte for byte, on every database: "alice", "Alice", "alicé",
+   * "alice\u200b" and the NFC and NFD forms of "José" are five different users. The library never
+   * normalises ids (no case folding, no Unicode normalisation); if your ids can arrive in several
+   * spellings, normalise them yourself, the same way on every call. Ids with surrounding whitespace or
+   * control characters are rejected (InvalidArgumentError). Hosts are the exception: host names are
+   * case-insensitive, so `host` is trimmed and lower-cased and must be a configured provider's host.
+   *
    * @example
    * await service.storeToken("user-1", "gitlab.com", { value: at, refreshToken: rt, expiryDate: new Date(Date.now() + 7200_000), scopes: ["api"] });
    */
@@ -130,7 +137,14 @@ export class TokenService {
    * Hands out the token of `userId` for `host`, valid for at least `lifetimeMinutes` (default 5),
    * refreshing it if needed. Returns undefined when no token is stored.
    *
-   * @throws InvalidArgumentError, ReauthorizationRequiredError, ScmUnavailableError, TokenHeldError
+   * `userId` must be byte for byte the id the token was stored under (see storeToken): a look-alike
+   * spelling (other case, accents, normal form, invisible characters) is another user and gets
+   * undefined. The token is decrypted as this (userId, host), so a row of anyone else can never be
+   * handed out: it fails with DecryptionError.
+   *
+   * @throws InvalidArgumentError, ReauthorizationRequiredError, ScmUnavailableError, TokenHeldError,
+   *   DecryptionError (the stored token does not decrypt: its key is not in encryptionKeys, or the row
+   *   is not this user's; nothing is reserved or consumed, so the call can succeed once the key is back)
    * @example
    * const token = await service.getTokenForHost("user-1", "bitbucket.example.com", { lifetimeMinutes: 5 });
    */
@@ -251,6 +265,7 @@ export class TokenService {
     try {
       for (let round = 0; round < MAX_DECISION_ROUNDS; round++) {
         const entry = await this.store.find(userId, host);
+        if (entry && (entry.userId !== userId || entry.host !== host)) throw this.misroutedRow(host);
         if (entry?.reauthorizationReason) {
           throw new ReauthorizationRequiredError(host, "marked", entry.reauthorizationReason);
         }
@@ -262,9 +277,12 @@ export class TokenService {
             count("not_refreshable");
             throw new ReauthorizationRequiredError(host, "not_refreshable");
           }
+          // Decrypt before taking: a token that does not decrypt (its key left the ring) stays stored, and
+          // can still be handed out once the key is back. Exactly one concurrent taker wins the DELETE.
+          const value = this.decryptAccess(userId, host, entry);
           if (!(await this.store.takeOnce(entry.id, entry.version))) continue;
           count("still_valid");
-          return this.toToken(entry, undefined);
+          return this.toToken(userId, host, entry, value, undefined);
         }
         const remainingWait = request.maxWaitMs - (now - startedMs);
         let decision: Decision = decide(entry && toEntryState(entry), { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
@@ -294,7 +312,7 @@ export class TokenService {
             round--;
             continue;
           case "reuse": {
-            const outcome = await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable, !decision.extendReservation);
+            const outcome = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, !decision.extendReservation);
             waited ||= outcome.waitedForLease;
             if (!outcome.token) continue;
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
@@ -316,7 +334,7 @@ export class TokenService {
             }
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
-              const kept = await this.reserveAndHandOut(entry!, now, request.lifetimeMs, releasable, false);
+              const kept = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, false);
               waited ||= kept.waitedForLease;
               if (!kept.token) continue;
               label = "false";
@@ -353,14 +371,26 @@ export class TokenService {
    * `withinCurrent`: during a drain, a hand-out that fits inside the current reservation is recorded
    * without raising it. No token when the entry changed under us and the caller must decide again —
    * after waiting (bounded) if another process holds the refresh lease.
+   *
+   * The token is decrypted first: a token that does not decrypt throws DecryptionError before any
+   * hold or reservation is written, so a failed hand-out never keeps the token from being refreshed.
    */
-  private async reserveAndHandOut(entry: StoredEntry, nowMs: number, lifetimeMs: number, releasable: boolean, withinCurrent: boolean): Promise<{ token?: Token; waitedForLease: boolean }> {
+  private async reserveAndHandOut(
+    userId: string,
+    host: string,
+    entry: StoredEntry,
+    nowMs: number,
+    lifetimeMs: number,
+    releasable: boolean,
+    withinCurrent: boolean,
+  ): Promise<{ token?: Token; waitedForLease: boolean }> {
+    const value = this.decryptAccess(userId, host, entry);
     const until = new Date(nowMs + lifetimeMs);
     // The hold is written before the reservation, so a concurrent release's recomputation sees it.
     const holdId = releasable ? await this.store.addHold(entry.id, entry.version, until) : undefined;
     if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pinned: !releasable, withinCurrent })) {
       const reservedUntil = new Date(Math.max(until.getTime(), entry.reservedUntilDate?.getTime() ?? 0));
-      return { token: this.toToken(entry, reservedUntil, holdId), waitedForLease: false };
+      return { token: this.toToken(userId, host, entry, value, reservedUntil, holdId), waitedForLease: false };
     }
     if (holdId) await this.store.deleteHold(holdId);
     const waitedMs = await this.coordinator.waitWhileLeased(entry);
@@ -380,11 +410,31 @@ export class TokenService {
     }
   }
 
-  private toToken(entry: StoredEntry, reservedUntil: Date | undefined, holdId?: string): Token {
-    const value = this.crypto.decrypt("access", entry.userId, entry.host, entry.accessTokenCiphertext);
+  /**
+   * Decrypts the access token as the caller's (userId, host) — the identity the public method was
+   * called with, never the row's — so a row that is not the caller's fails authentication
+   * (DecryptionError) however it was found.
+   */
+  private decryptAccess(userId: string, host: string, entry: StoredEntry): string {
+    return this.crypto.decrypt("access", userId, host, entry.accessTokenCiphertext);
+  }
+
+  /**
+   * The store returned a row of another (userId, host) than asked for: on MySQL/MariaDB that means
+   * the identifier columns compare case- or accent-insensitively (the library's migrations have not
+   * all run). Nothing is handed out, refreshed or reserved. Names neither user.
+   */
+  private misroutedRow(host: string): DecryptionError {
+    this.logger.error({ host }, "The database returned another user's token row for a lookup; nothing was handed out. Run the library's migrations (identifier columns must compare byte for byte)");
+    return new DecryptionError(
+      `the database returned another user's token row for this user and ${host}; nothing was handed out. Run the library's migrations (BinaryIdentifierCollation): identifier columns must compare byte for byte`,
+    );
+  }
+
+  private toToken(userId: string, host: string, entry: StoredEntry, value: string, reservedUntil: Date | undefined, holdId?: string): Token {
     return new Token(value, entry.scopes, entry.expiryDate, reservedUntil, entry.username, {
-      userId: entry.userId,
-      host: entry.host,
+      userId,
+      host,
       entryId: entry.id,
       version: entry.version,
       reservedUntil,

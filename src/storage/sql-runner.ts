@@ -1,6 +1,6 @@
 import type { Pool as MysqlPool, PoolConnection, ResultSetHeader } from "mysql2";
 import type { DataSource, QueryRunner } from "typeorm";
-import { StorageError } from "../errors";
+import { ConfigurationError, StorageError } from "../errors";
 
 /**
  * Driver codes of failures that may simply be retried: the statement did nothing (lock-wait timeout,
@@ -54,7 +54,11 @@ export class SqlRunner {
     private readonly dataSource: DataSource,
     private readonly options: SqlRunnerOptions = {},
   ) {
-    this.timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    const timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 2_147_483_647) {
+      throw new ConfigurationError(`statementTimeoutMs must be a number of milliseconds > 0 (e.g. 10000), got ${String(timeoutMs)}`);
+    }
+    this.timeoutMs = timeoutMs;
   }
 
   private mysqlPool(): MysqlPool | undefined {

@@ -43,9 +43,10 @@ export interface StoredEntry extends NewTokenValues {
 export class TokenStore {
   private readonly sql: SqlRunner;
 
-  constructor(dataSource: DataSource) {
+  /** `statementTimeoutMs`: every statement's deadline (see TokenServiceOptions.statementTimeoutMs). */
+  constructor(dataSource: DataSource, options: { statementTimeoutMs?: number } = {}) {
     // The hot path (find + reserve on every hand-out) skips TypeORM's per-statement QueryRunner machinery.
-    this.sql = new SqlRunner(dataSource, { direct: true });
+    this.sql = new SqlRunner(dataSource, { direct: true, statementTimeoutMs: options.statementTimeoutMs });
   }
 
   /** The hot-path read: one lookup on the unique (userId, host) index. */
