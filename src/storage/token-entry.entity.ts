@@ -3,6 +3,13 @@ import { Column, Entity, Index, PrimaryColumn } from "typeorm";
 /**
  * One stored token per (userId, host). Tokens are stored encrypted (see crypto/key-ring.ts); every
  * column type is explicit so the entity does not depend on decorator type metadata.
+ *
+ * Identifier columns (every varchar) compare byte for byte: on MySQL/MariaDB the migration
+ * BinaryIdentifierCollation gives them a binary NO PAD collation (utf8mb4_nopad_bin on MariaDB,
+ * utf8mb4_0900_bin on MySQL); SQLite compares bytes already. The entity names no collation: TypeORM's
+ * schema diff ignores collations, and no one name exists on all three databases. Create the tables
+ * with the library's migrations, not `synchronize`, or ids that differ only in case or accents would
+ * name one row.
  */
 @Entity({ name: "scm_token_entry" })
 @Index("IDX_scm_token_entry_user_host", ["userId", "host"], { unique: true })

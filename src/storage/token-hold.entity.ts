@@ -3,6 +3,13 @@ import { Column, Entity, Index, PrimaryColumn } from "typeorm";
 /**
  * A releasable hand-out: the token version it holds and until when. The entry's
  * reservedUntilDate is kept at the maximum of its live holds and its pinned (non-releasable) hand-outs.
+ *
+ * Identifier columns (every varchar) compare byte for byte: on MySQL/MariaDB the migration
+ * BinaryIdentifierCollation gives them a binary NO PAD collation (utf8mb4_nopad_bin on MariaDB,
+ * utf8mb4_0900_bin on MySQL); SQLite compares bytes already. The entity names no collation: TypeORM's
+ * schema diff ignores collations, and no one name exists on all three databases. Create the tables
+ * with the library's migrations, not `synchronize`, or ids that differ only in case or accents would
+ * name one row.
  */
 @Entity({ name: "scm_token_hold" })
 @Index("IDX_scm_token_hold_entry", ["entryId", "heldUntil"])

@@ -4,6 +4,13 @@ import { Column, Entity, Index, PrimaryColumn } from "typeorm";
  * One take-once secret: encrypted, expiring, deleted when taken. Every column type is
  * explicit and matches migrations/1764100000000-CreateScmSecret.ts exactly, so the schema builder
  * sees no difference on MySQL, MariaDB or SQLite.
+ *
+ * Identifier columns (every varchar) compare byte for byte: on MySQL/MariaDB the migration
+ * BinaryIdentifierCollation gives them a binary NO PAD collation (utf8mb4_nopad_bin on MariaDB,
+ * utf8mb4_0900_bin on MySQL); SQLite compares bytes already. The entity names no collation: TypeORM's
+ * schema diff ignores collations, and no one name exists on all three databases. Create the tables
+ * with the library's migrations, not `synchronize`, or ids that differ only in case or accents would
+ * name one row.
  */
 @Entity({ name: "scm_secret" })
 @Index("IDX_scm_secret_expires", ["expiresAt"])
