@@ -52,7 +52,7 @@ const LIFETIME_MINUTES = 5;
 const TIMEOUT_MS = 90_000;
 
 /**
- * Issue #5: one token that must be refreshed (its stored expiry has passed), N processes × M callers
+ * Contention: one token that must be refreshed (its stored expiry has passed), N processes × M callers
  * asking for it at the same instant, the fake Bitbucket DC answering after `scmLatencyMs`. Real clock.
  */
 export async function runContention(db: BenchDatabase, options: ContentionOptions, log: (s: string) => void): Promise<ContentionResult> {
