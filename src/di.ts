@@ -1,21 +1,18 @@
 import type { ContainerModule } from "inversify";
 import { Registry } from "prom-client";
 import type { DataSource } from "typeorm";
+import { checkServiceOptions } from "./check-service-options";
 import { systemClock } from "./clock";
 import { KeyRing } from "./crypto/key-ring";
 import { hostContainerModule, resolverOf } from "./di-inversify";
 import { TYPES } from "./di-symbols";
-import { ConfigurationError } from "./errors";
 import { StaticFeatureFlags } from "./flags/static-feature-flags";
 import { silentLogger } from "./logger";
 import { TokenMetrics } from "./metrics/token-metrics";
-import { DEFAULT_LEASE } from "./refresh-coordinator";
-import { DEFAULT_RETRY } from "./refresh-with-retries";
 import { TokenStore } from "./storage/token-store";
 import { TokenCrypto } from "./token-crypto";
 import { TokenService, type TokenServiceSettings } from "./token-service";
 import type { TokenServiceOptions } from "./token-service-options";
-import { checkLifetimeMinutes } from "./validation";
 
 export { TYPES };
 
@@ -56,42 +53,21 @@ export function tokenServiceModule(options: TokenServiceOptions & { dataSource: 
 
 /** Validates options and builds the parts that have no I/O. Fails at start-up, not on the first hand-out. */
 export function resolveParts(options: TokenServiceOptions): { crypto: TokenCrypto; flags: StaticFeatureFlags | NonNullable<TokenServiceOptions["flags"]>; metrics: TokenMetrics; registry: Registry; settings: TokenServiceSettings } {
-  if (!Array.isArray(options.providers) || options.providers.length === 0) {
-    throw new ConfigurationError("providers is empty: pass at least one provider, e.g. new BitbucketServerProvider({ host, clientId, clientSecret })");
-  }
-  const hosts = options.providers.map((p) => p.host);
-  const duplicate = hosts.find((h, i) => hosts.indexOf(h) !== i);
-  if (duplicate) throw new ConfigurationError(`two providers are configured for host ${duplicate}`);
+  const checked = checkServiceOptions(options);
   const crypto = new TokenCrypto(new KeyRing(options.encryptionKeys));
   const registry = options.metricsRegistry ?? new Registry();
   const logger = options.logger ?? silentLogger;
-  let defaultLifetimeMinutes = 5;
-  if (options.defaultLifetimeMinutes !== undefined) {
-    try {
-      checkLifetimeMinutes(options.defaultLifetimeMinutes, "defaultLifetimeMinutes");
-    } catch (e) {
-      throw new ConfigurationError((e as Error).message.replace(/^scm-token-service: /, ""));
-    }
-    defaultLifetimeMinutes = options.defaultLifetimeMinutes;
-  }
-  const retry = { ...DEFAULT_RETRY, ...options.retry };
-  const lease = { ...DEFAULT_LEASE, ...options.lease };
-  // A lease shorter than the refresh's retry budget could expire under a live holder and let a second
-  // replica refresh the same token.
-  const retryBudgetMs = retry.maxAttempts * retry.timeoutMs + (retry.maxAttempts - 1) * retry.maxDelayMs;
-  if (lease.leaseMs <= retryBudgetMs) {
-    throw new ConfigurationError(`lease.leaseMs (${lease.leaseMs}) must exceed the refresh retry budget (maxAttempts × timeoutMs + backoff = ${retryBudgetMs} ms); raise leaseMs or lower retry.timeoutMs/maxAttempts`);
-  }
   return {
     crypto,
     flags: options.flags ?? new StaticFeatureFlags({}, logger),
     metrics: new TokenMetrics(registry, options.metricsPrefix ?? ""),
     registry,
     settings: {
-      defaultLifetimeMinutes,
-      retry,
-      lease,
-      drainPollMs: options.drainPollMs ?? 5_000,
+      defaultLifetimeMinutes: checked.defaultLifetimeMinutes,
+      defaultMaxWaitMs: checked.defaultMaxWaitMs,
+      retry: checked.retry,
+      lease: checked.lease,
+      drainPollMs: checked.drainPollMs,
     },
   };
 }

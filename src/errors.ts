@@ -109,9 +109,15 @@ export class DecryptionError extends TokenServiceError {
   }
 }
 
-/** The service was configured wrongly (missing key, bad option). Raised at start-up. */
+/**
+ * The service was configured wrongly (missing key, bad option). Raised at start-up. `option` names
+ * the option at fault (e.g. "retry.maxAttempts", "providers[1]") when one option is to blame.
+ */
 export class ConfigurationError extends TokenServiceError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly option?: string,
+  ) {
     super("CONFIGURATION", message);
   }
 }

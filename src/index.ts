@@ -29,7 +29,7 @@ export { OAuth2Provider, type OAuth2ProviderOptions } from "./providers/oauth2-p
 export type { ScmProvider, RefreshedToken, RefreshContext } from "./providers/scm-provider";
 export { RefreshRejectedError, TransientScmError } from "./providers/scm-provider";
 export type { OAuthClientOptions, RejectedRefreshTokenError } from "./providers/oauth-token-endpoint";
-export { FLAG_NAMES, DEFAULT_FLAGS, resolveFlags, type FeatureFlags, type TokenFlags, type RawFlagValues } from "./flags/feature-flags";
+export { FLAG_NAMES, DEFAULT_FLAGS, resolveFlags, type FeatureFlags, type TokenFlags, type RawFlagValues, type FlagValues, type FlagName } from "./flags/feature-flags";
 export { StaticFeatureFlags } from "./flags/static-feature-flags";
 export { LaunchDarklyFeatureFlags, type LaunchDarklyClientLike } from "./flags/launchdarkly-feature-flags";
 export { TokenMetrics, type HandOutResult } from "./metrics/token-metrics";

@@ -31,6 +31,12 @@ export interface TokenServiceOptions {
   defaultLifetimeMinutes?: number;
   retry?: Partial<RetryOptions>;
   lease?: Partial<LeaseOptions>;
+  /**
+   * How long a hand-out may wait for other holders of a token that must be refreshed (drain), in ms,
+   * when the call passes no `maxWaitMs` (default 30 000). A wait that would be longer fails at once
+   * with TokenHeldError; pass a larger `maxWaitMs` per call (or Infinity here) to wait longer.
+   */
+  defaultMaxWaitMs?: number;
   /** While a refresh waits for holders (drain), re-check the entry this often, in ms (default 5000). */
   drainPollMs?: number;
   /** Connection pool size for databaseUrl (default 10). */
@@ -43,3 +49,32 @@ export interface TokenServiceOptions {
    */
   statementTimeoutMs?: number;
 }
+
+/**
+ * Every key of TokenServiceOptions: any other key is refused at start-up (a misspelt option would
+ * otherwise be ignored). The type check below fails the build when an option is added to the
+ * interface but not here.
+ */
+export const TOKEN_SERVICE_OPTION_KEYS = [
+  "dataSource",
+  "databaseUrl",
+  "providers",
+  "encryptionKeys",
+  "flags",
+  "metricsRegistry",
+  "metricsPrefix",
+  "clock",
+  "logger",
+  "defaultLifetimeMinutes",
+  "retry",
+  "lease",
+  "defaultMaxWaitMs",
+  "drainPollMs",
+  "poolSize",
+  "statementTimeoutMs",
+] as const satisfies ReadonlyArray<keyof TokenServiceOptions>;
+
+type MissingOptionKeys = Exclude<keyof TokenServiceOptions, (typeof TOKEN_SERVICE_OPTION_KEYS)[number]>;
+// A compile error here names an option missing from TOKEN_SERVICE_OPTION_KEYS.
+const everyOptionListed: MissingOptionKeys extends never ? true : MissingOptionKeys = true;
+void everyOptionListed;

@@ -11,6 +11,7 @@ import type { RetryOptions } from "./refresh-with-retries";
 import type { StoredEntry, TokenStore } from "./storage/token-store";
 import { REUSE_MODES, Token, type HandOutRef, type StoreTokenInput } from "./token";
 import type { TokenCrypto } from "./token-crypto";
+import { checkNumberArgument, checkObjectArgument, describeValue } from "./check-option";
 import { checkHost, checkLifetimeMinutes, checkMaxWaitMs, checkOneOf, checkOptionalDate, checkOptionalString, checkScopes, checkSecretString, checkUserId } from "./validation";
 
 /** Options of one hand-out. */
@@ -21,7 +22,9 @@ export interface GetTokenOptions {
   scopes?: string[];
   /**
    * How long this call may wait for other holders of a token that must be refreshed (drain), in ms.
-   * Default: as long as the outstanding reservation (always shorter than the token's remaining life).
+   * Default: the service's `defaultMaxWaitMs` (30 s). When the holders' reservation ends later than
+   * that, the call fails at once with TokenHeldError (or refreshes anyway with `ifHeld: "break"`);
+   * pass a larger value (up to Infinity: as long as the reservation lasts) to wait longer.
    */
   maxWaitMs?: number;
   /** When the token is held by others and waiting is not allowed: "fail" (TokenHeldError, default) or "break" (refresh anyway; counted). */
@@ -36,6 +39,8 @@ export interface GetTokenOptions {
 /** Tuning of refresh behaviour; every field has a sane default. */
 export interface TokenServiceSettings {
   defaultLifetimeMinutes: number;
+  /** maxWaitMs of a hand-out that passes none. */
+  defaultMaxWaitMs: number;
   retry: RetryOptions;
   lease: LeaseOptions;
   /** While draining, re-check the entry at least this often (clock ms): a release can end the wait early. */
@@ -45,6 +50,9 @@ export interface TokenServiceSettings {
 }
 
 const MAX_DECISION_ROUNDS = 50;
+
+/** The keys of GetTokenOptions; any other key in a call's options is refused (a typo would be ignored). */
+const GET_TOKEN_OPTION_KEYS = ["lifetimeMinutes", "scopes", "maxWaitMs", "ifHeld", "releasable"] as const satisfies ReadonlyArray<keyof GetTokenOptions>;
 
 /**
  * Stores users' SCM tokens and hands them out with a guaranteed remaining lifetime.
@@ -151,9 +159,10 @@ export class TokenService {
   async getTokenForHost(userId: string, host: string, options: GetTokenOptions = {}): Promise<Token | undefined> {
     checkUserId(userId);
     const h = checkHost(host, this.hosts);
+    checkObjectArgument(options, "options", GET_TOKEN_OPTION_KEYS);
     const lifetimeMs = checkLifetimeMinutes(options.lifetimeMinutes ?? this.settings.defaultLifetimeMinutes);
     const scopes = checkScopes(options.scopes);
-    const maxWaitMs = checkMaxWaitMs(options.maxWaitMs);
+    const maxWaitMs = checkMaxWaitMs(options.maxWaitMs, this.settings.defaultMaxWaitMs);
     const ifHeld = checkOneOf(options.ifHeld, ["fail", "break"] as const, "ifHeld", "fail");
     if (options.releasable !== undefined && typeof options.releasable !== "boolean") throw new InvalidArgumentError("releasable", "releasable must be true or false");
     const flags = await this.flags.getFlags(userId);
@@ -168,6 +177,8 @@ export class TokenService {
   async getTokenForWorkspaceStart(userId: string, host: string, options: Omit<GetTokenOptions, "lifetimeMinutes"> = {}): Promise<Token | undefined> {
     checkUserId(userId);
     checkHost(host, this.hosts);
+    // lifetimeMinutes is the flag's to set here: passing one would be overridden silently, so it is refused.
+    checkObjectArgument(options, "options", GET_TOKEN_OPTION_KEYS.filter((k) => k !== "lifetimeMinutes"));
     const flags = await this.flags.getFlags(userId);
     return this.getTokenForHost(userId, host, { ...options, lifetimeMinutes: flags.workspaceStartLifetimeMinutes });
   }
@@ -204,6 +215,9 @@ export class TokenService {
    * await service.withToken(userId, host, { lifetimeMinutes: 10 }, async (token) => clone(repo, token));
    */
   async withToken<T>(userId: string, host: string, options: Omit<GetTokenOptions, "releasable">, use: (token: Token | undefined) => Promise<T>): Promise<T> {
+    // Checked before the hand-out: a bad callback must not cost a reservation.
+    checkObjectArgument(options, "options", GET_TOKEN_OPTION_KEYS.filter((k) => k !== "releasable"));
+    if (typeof use !== "function") throw new InvalidArgumentError("use", `use must be a function (token) => Promise<T>, got ${describeValue(use)}`);
     const token = await this.getTokenForHost(userId, host, { ...options, releasable: true });
     try {
       return await use(token);
@@ -228,9 +242,9 @@ export class TokenService {
    * Returns the number deleted.
    */
   async reapExpired(options: { batchSize?: number; maxBatches?: number } = {}): Promise<number> {
-    const batchSize = options.batchSize ?? 1000;
-    const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
-    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 100_000) throw new InvalidArgumentError("batchSize", "batchSize must be an integer from 1 to 100000");
+    checkObjectArgument(options, "options", ["batchSize", "maxBatches"]);
+    const batchSize = options.batchSize === undefined ? 1000 : checkNumberArgument(options.batchSize, "batchSize", { min: 1, max: 100_000, integer: true });
+    const maxBatches = options.maxBatches === undefined ? Number.POSITIVE_INFINITY : checkNumberArgument(options.maxBatches, "maxBatches", { min: 1, max: Number.POSITIVE_INFINITY, integer: true });
     let total = 0;
     for (let batch = 0; batch < maxBatches; batch++) {
       const deleted = await this.store.deleteDeadBatch(this.clock.now(), batchSize);
@@ -305,6 +319,7 @@ export class TokenService {
             count("error");
             throw new TokenHeldError(host, new Date(decision.untilMs));
           case "wait":
+            if (!drained) this.drainStarts(entry!, decision.untilMs, request.maxWaitMs);
             waited = drained = true;
             await this.drain(entry!, decision.untilMs);
             // A drain poll is not a contended attempt: the wait is bounded by maxWaitMs and by the end of
@@ -355,14 +370,24 @@ export class TokenService {
   }
 
   /**
+   * A hand-out starts waiting for holders: said at warn (a caller blocked for long must be visible
+   * while it waits, not only afterwards) and counted now, so a wait that ends in an error is counted too.
+   */
+  private drainStarts(entry: StoredEntry, untilMs: number, maxWaitMs: number): void {
+    const waitMs = Math.max(0, untilMs - this.clock.now().getTime());
+    this.metrics.waitStarted(entry.host, "drain");
+    this.logger.warn(
+      { host: entry.host, reservedUntil: new Date(untilMs).toISOString(), waitMs, maxWaitMs: Number.isFinite(maxWaitMs) ? maxWaitMs : "Infinity" },
+      "Token must be refreshed but is held; waiting for holders to finish",
+    );
+  }
+
+  /**
    * Drain: stop further extensions of the reservation, then wait (clock time) until it ends — or
    * less, re-reading the entry every drainPollMs, because holders may release early.
    */
   private async drain(entry: StoredEntry, untilMs: number): Promise<void> {
-    if (!entry.drainingSince) {
-      await this.store.markDraining(entry.id, entry.version, this.clock.now());
-      this.logger.info({ host: entry.host, reservedUntil: new Date(untilMs).toISOString() }, "Token must be refreshed but is held; waiting for holders to finish");
-    }
+    if (!entry.drainingSince) await this.store.markDraining(entry.id, entry.version, this.clock.now());
     await this.clock.sleep(Math.min(this.settings.drainPollMs, Math.max(0, untilMs - this.clock.now().getTime())));
   }
 

@@ -22,20 +22,31 @@ export interface StoreTokenInput {
 /**
  * A handed-out access token. Guaranteed valid until at least the requested lifetime from the
  * moment it was handed out (unless the SCM itself issued a shorter one; that is logged and counted).
- * It never carries the refresh token. `JSON.stringify` and `util.inspect` redact `value`, so
- * logging the object does not leak the secret; read `value` explicitly where you need it.
+ * It never carries the refresh token. The secret is not an own property: `JSON.stringify`,
+ * `util.inspect`, spreading (`{ ...token }`), `Object.values`/`entries` and `structuredClone` leave it
+ * out or redact it, so logging or copying the object does not leak it; read `token.value` explicitly
+ * where you need it.
  */
 export class Token {
+  // A private field, not a property: nothing that walks own properties can reach it.
+  readonly #value: string;
+
   constructor(
-    /** The access token — a secret. */
-    readonly value: string,
+    value: string,
     readonly scopes: string[],
     readonly expiryDate: Date | undefined,
     readonly reservedUntilDate: Date | undefined,
     readonly username: string | undefined,
     /** Identifies this hand-out for releaseReservation(). */
     readonly handOut: HandOutRef,
-  ) {}
+  ) {
+    this.#value = value;
+  }
+
+  /** The access token — a secret. */
+  get value(): string {
+    return this.#value;
+  }
 
   toJSON(): Record<string, unknown> {
     return { value: "[redacted]", scopes: this.scopes, expiryDate: this.expiryDate, reservedUntilDate: this.reservedUntilDate, username: this.username };

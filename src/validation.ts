@@ -1,4 +1,6 @@
+import { checkNumberArgument, type NumberRange } from "./check-option";
 import { InvalidArgumentError } from "./errors";
+import { canonicalHost } from "./providers/normalize-host";
 
 /** Input checks for the public API. Each throws InvalidArgumentError before anything is read or written. */
 
@@ -14,7 +16,7 @@ export function checkUserId(userId: unknown): string {
 }
 
 export function checkHost(host: unknown, known: ReadonlySet<string>): string {
-  const normalized = typeof host === "string" ? host.trim().toLowerCase() : "";
+  const normalized = typeof host === "string" ? canonicalHost(host) : "";
   if (!known.has(normalized)) {
     const list = [...known].join(", ") || "(none)";
     throw new InvalidArgumentError("host", `host ${JSON.stringify(typeof host === "string" ? host.slice(0, 100) : typeof host)} has no provider; configured hosts: ${list}`);
@@ -22,20 +24,24 @@ export function checkHost(host: unknown, known: ReadonlySet<string>): string {
   return normalized;
 }
 
+/** A hand-out lifetime: one second to 24 hours (the lifetimeMinutes argument and the defaultLifetimeMinutes option). */
+export const LIFETIME_MINUTES: NumberRange = {
+  min: 1 / 60,
+  max: MAX_LIFETIME_MINUTES,
+  text: `a number of minutes from 1/60 (one second) to ${MAX_LIFETIME_MINUTES} (24 hours)`,
+};
+
 /** Minutes → milliseconds; between one second and 24 hours. */
 export function checkLifetimeMinutes(minutes: unknown, name = "lifetimeMinutes"): number {
-  if (typeof minutes !== "number" || !Number.isFinite(minutes) || minutes * 60_000 < 1000 || minutes > MAX_LIFETIME_MINUTES) {
-    throw new InvalidArgumentError(name, `${name} must be a number of minutes from 1/60 (one second) to ${MAX_LIFETIME_MINUTES} (24 hours), got ${describe(minutes)}`);
-  }
-  return Math.ceil(minutes * 60_000);
+  return Math.ceil(checkNumberArgument(minutes, name, LIFETIME_MINUTES) * 60_000);
 }
 
-export function checkMaxWaitMs(ms: unknown): number {
-  if (ms === undefined) return Number.POSITIVE_INFINITY;
-  if (typeof ms !== "number" || Number.isNaN(ms) || ms < 0) {
-    throw new InvalidArgumentError("maxWaitMs", `maxWaitMs must be a number >= 0 (or Infinity), got ${describe(ms)}`);
-  }
-  return ms;
+/** A wait bound in ms: 0 (do not wait) up to Infinity (as long as the reservation lasts). */
+export const MAX_WAIT_MS: NumberRange = { min: 0, max: Number.POSITIVE_INFINITY, unit: "milliseconds" };
+
+/** maxWaitMs of one call; undefined → the service's defaultMaxWaitMs. */
+export function checkMaxWaitMs(ms: unknown, fallback: number): number {
+  return ms === undefined ? fallback : checkNumberArgument(ms, "maxWaitMs", MAX_WAIT_MS);
 }
 
 export function checkScopes(scopes: unknown, name = "scopes"): string[] {

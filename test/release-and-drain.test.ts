@@ -42,7 +42,8 @@ for (const kind of dbKinds()) {
         const clone = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18 }); // held until 57
         expect(clone!.value === stored).to.equal(true);
         t.clock.set(start + 53 * MIN);
-        const later = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10 }); // needs 63 > expiry 60
+        // A 4-minute wait: longer than the default bound (defaultMaxWaitMs, 30 s), so opted into per call.
+        const later = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 5 * MIN }); // needs 63 > expiry 60
         expect(later!.value === stored).to.equal(false);
         expect(t.clock.now().getTime(), "did not refresh before the clone's reservation ended").to.be.at.least(start + 57 * MIN);
         expect(t.clock.now().getTime()).to.be.below(start + 58 * MIN);
@@ -148,7 +149,7 @@ for (const kind of dbKinds()) {
         const { user, stored, start } = await tokenAt(t, 39);
         const clone = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18, releasable: true }); // until 57
         t.clock.set(start + 53 * MIN);
-        const waiting = t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10 });
+        const waiting = t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 5 * MIN });
         // Wait (on I/O, bounded) until the waiter has marked the entry draining and gone to sleep.
         for (let i = 0; i < 200 && (await t.rawRows(user))[0].drainingSince === null; i++) await new Promise((r) => setImmediate(r));
         expect((await t.rawRows(user))[0].drainingSince).to.not.equal(null);
@@ -165,7 +166,7 @@ for (const kind of dbKinds()) {
       const { user, stored, start } = await tokenAt(t, 39);
       await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18 }); // held until 57
       t.clock.set(start + 45 * MIN);
-      const token = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 16 }); // needs 61 > 60
+      const token = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 16, maxWaitMs: Infinity }); // needs 61 > 60
       expect(token!.value === stored).to.equal(false);
       expect(t.clock.now().getTime()).to.be.at.least(start + 57 * MIN);
     });
@@ -176,7 +177,7 @@ for (const kind of dbKinds()) {
         const { user, stored, start } = await tokenAt(t, 39);
         const a = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18, releasable: true }); // held until 57
         t.clock.set(start + 53 * MIN);
-        const waiting = t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10 }); // forced: drains
+        const waiting = t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 5 * MIN }); // forced: drains
         for (let i = 0; i < 200 && (await t.rawRows(user))[0].drainingSince === null; i++) await new Promise((r) => setImmediate(r));
         const b = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 2, releasable }); // until 55: fits inside 57
         expect(b!.value === stored).to.equal(true);

@@ -14,6 +14,21 @@ const FORMAT = "v1";
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /**
+ * Node's base64 decoder skips characters it does not know and stops at stray padding, so a key
+ * with text appended (`KEY + "oops"`, a pasted comment) would decode to the same 32 bytes and be
+ * accepted as that key. Strict instead: the text must be exactly the canonical base64 (padded) or
+ * base64url (unpadded) encoding of the bytes it decodes to. Undefined when it is neither.
+ */
+function decodeKey(key: unknown): Buffer | undefined {
+  if (typeof key !== "string") return undefined;
+  const standard = Buffer.from(key, "base64");
+  if (standard.toString("base64") === key) return standard;
+  const url = Buffer.from(key, "base64url");
+  if (url.toString("base64url") === key) return url;
+  return undefined;
+}
+
+/**
  * AES-256-GCM with a key ring. The primary key encrypts; every key in the ring decrypts, chosen by
  * the key id stored in the ciphertext, so keys can rotate without a flag day. The additional
  * authenticated data binds a ciphertext to its row and column: a token copied into another user's
@@ -32,21 +47,26 @@ export class KeyRing {
 
   constructor(keys: readonly EncryptionKey[]) {
     if (!Array.isArray(keys) || keys.length === 0) {
-      throw new ConfigurationError("encryptionKeys is empty: pass at least one { id, key } with key = base64 of 32 random bytes (openssl rand -base64 32)");
+      throw new ConfigurationError("encryptionKeys is empty: pass at least one { id, key } with key = base64 of 32 random bytes (openssl rand -base64 32)", "encryptionKeys");
     }
-    for (const k of keys) {
+    for (const [i, k] of keys.entries()) {
       if (typeof k?.id !== "string" || !KEY_ID.test(k.id)) {
-        throw new ConfigurationError(`encryption key id ${JSON.stringify(k?.id)} is invalid: use 1-64 characters of A-Z a-z 0-9 . _ -`);
+        throw new ConfigurationError(`encryption key id ${JSON.stringify(k?.id)} is invalid: use 1-64 characters of A-Z a-z 0-9 . _ -`, `encryptionKeys[${i}].id`);
       }
-      if (this.#keys.has(k.id)) throw new ConfigurationError(`encryption key id "${k.id}" appears twice in encryptionKeys`);
-      const bytes = typeof k.key === "string" ? Buffer.from(k.key, "base64") : Buffer.alloc(0);
-      if (bytes.length !== 32) {
-        throw new ConfigurationError(`encryption key "${k.id}" must be base64 of exactly 32 bytes (got ${bytes.length}); generate one with: openssl rand -base64 32`);
+      if (this.#keys.has(k.id)) throw new ConfigurationError(`encryption key id "${k.id}" appears twice in encryptionKeys`, `encryptionKeys[${i}].id`);
+      const bytes = decodeKey(k.key);
+      if (bytes?.length !== 32) {
+        throw new ConfigurationError(
+          bytes
+            ? `encryption key "${k.id}" must be base64 of exactly 32 bytes (got ${bytes.length}); generate one with: openssl rand -base64 32`
+            : `encryption key "${k.id}" must be base64 of exactly 32 bytes and nothing else: it is not exact base64 or base64url (stray characters, spaces or a newline around or inside it?); generate one with: openssl rand -base64 32`,
+          `encryptionKeys[${i}].key`,
+        );
       }
       this.#keys.set(k.id, bytes);
     }
     const primaries = keys.filter((k) => k.primary);
-    if (primaries.length > 1) throw new ConfigurationError(`more than one encryption key is marked primary (${primaries.map((k) => k.id).join(", ")}): mark exactly one`);
+    if (primaries.length > 1) throw new ConfigurationError(`more than one encryption key is marked primary (${primaries.map((k) => k.id).join(", ")}): mark exactly one`, "encryptionKeys");
     this.primaryId = (primaries[0] ?? keys[0]).id;
   }
 

@@ -62,6 +62,8 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
       clock,
       logger,
       metricsRegistry: registry,
+      // The demo shows how long a busy user's callers wait for holders, so waits are not bounded.
+      defaultMaxWaitMs: Number.POSITIVE_INFINITY,
     });
   } catch (e) {
     await scm.close();

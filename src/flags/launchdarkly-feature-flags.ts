@@ -28,11 +28,12 @@ export class LaunchDarklyFeatureFlags implements FeatureFlags {
 
   async getFlags(userId: string): Promise<TokenFlags> {
     const context = { kind: "user" as const, key: userId };
-    // Defaults are undefined so resolveFlags can tell "unset" from "set to something invalid".
+    // Defaults are undefined (the SDK answers null for a flag nobody created): resolveFlags treats
+    // both as unset, quietly, and warns only about values that are set but invalid.
     const [opportunisticRefresh, workspaceStartLifetimeMinutes, horizonMinutes, drain] = await Promise.all([
       this.client.variation(FLAG_NAMES.opportunisticRefresh, context, undefined),
-      this.client.variation(FLAG_NAMES.workspaceStartLifetime, context, undefined),
-      this.client.variation(FLAG_NAMES.horizon, context, undefined),
+      this.client.variation(FLAG_NAMES.workspaceStartLifetimeMinutes, context, undefined),
+      this.client.variation(FLAG_NAMES.horizonMinutes, context, undefined),
       this.client.variation(FLAG_NAMES.drain, context, undefined),
     ]);
     return resolveFlags({ opportunisticRefresh, workspaceStartLifetimeMinutes, horizonMinutes, drain }, this.logger);

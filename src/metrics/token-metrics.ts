@@ -1,4 +1,5 @@
 import { Counter, Histogram, type Registry } from "prom-client";
+import { ConfigurationError } from "../errors";
 import type { OpportunisticLabel } from "../refresh-policy";
 
 /** The `result` label of the hand-out counter (one increment per getTokenForHost call). */
@@ -20,6 +21,7 @@ export type HandOutResult =
  * - `{prefix}scm_token_refresh_duration_seconds{host}` — around the SCM call only
  * - `{prefix}scm_token_reservations_broken_total{host}` — a refresh revoked a token someone still held
  * - `{prefix}scm_token_handout_wait_seconds{host,reason}` — time a hand-out waited (drain or a sibling's refresh)
+ * - `{prefix}scm_token_handout_waits_started_total{host,reason}` — hand-outs that began waiting for holders (counted at the start)
  * - `{prefix}scm_token_reauthorization_required_total{host,reason}`
  * - `{prefix}scm_token_short_lived_total{host}` — the SCM issued a token shorter than requested
  * - `{prefix}scm_token_reservations_released_total{host}` — releasable hand-outs given back early
@@ -29,6 +31,7 @@ export class TokenMetrics {
   private readonly refreshDuration: Histogram<"host">;
   private readonly broken: Counter<"host">;
   private readonly waits: Histogram<"host" | "reason">;
+  private readonly waitStarts: Counter<"host" | "reason">;
   private readonly reauth: Counter<"host" | "reason">;
   private readonly shortLived: Counter<"host">;
   private readonly releases: Counter<"host">;
@@ -37,6 +40,7 @@ export class TokenMetrics {
     readonly registry: Registry,
     prefix = "",
   ) {
+    checkMetricsPrefix(prefix);
     const name = (n: string) => `${prefix}${n}`;
     const registers = [registry];
     this.requests = new Counter({
@@ -63,6 +67,12 @@ export class TokenMetrics {
       help: "Time a hand-out waited: for holders to finish (drain) or for another process's refresh (lease)",
       labelNames: ["host", "reason"] as const,
       buckets: [0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
+      registers,
+    });
+    this.waitStarts = new Counter({
+      name: name("scm_token_handout_waits_started_total"),
+      help: "Hand-outs that started waiting for holders to finish (drain); counted when the wait starts, so a wait still in progress or ending in an error is seen",
+      labelNames: ["host", "reason"] as const,
       registers,
     });
     this.reauth = new Counter({
@@ -108,11 +118,28 @@ export class TokenMetrics {
     this.waits.observe({ host, reason }, seconds);
   }
 
+  /** A hand-out starts waiting for holders (once per hand-out, before the wait). */
+  waitStarted(host: string, reason: "drain"): void {
+    this.waitStarts.inc({ host, reason });
+  }
+
   reauthorizationRequired(host: string, reason: string): void {
     this.reauth.inc({ host, reason });
   }
 
   shortLivedToken(host: string): void {
     this.shortLived.inc({ host });
+  }
+}
+
+/** Prometheus' metric name rule; a prefix must itself be a valid name start (or empty). */
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+function checkMetricsPrefix(prefix: unknown): void {
+  if (typeof prefix !== "string" || (prefix !== "" && !METRIC_NAME.test(prefix))) {
+    throw new ConfigurationError(
+      `metricsPrefix must be empty or match Prometheus' metric name rule [a-zA-Z_:][a-zA-Z0-9_:]*, e.g. "gitpod_"; got ${typeof prefix === "string" ? JSON.stringify(prefix.slice(0, 60)) : typeof prefix}`,
+      "metricsPrefix",
+    );
   }
 }

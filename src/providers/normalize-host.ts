@@ -2,11 +2,21 @@ import { ConfigurationError } from "../errors";
 
 const HOST = /^[a-z0-9.-]+(:\d{1,5})?$/;
 
-/** Hosts are compared in lower case; a provider's host must look like "name[:port]". */
-export function normalizeHost(host: string): string {
-  const normalized = typeof host === "string" ? host.trim().toLowerCase() : "";
-  if (!HOST.test(normalized) || normalized.length > 255) {
-    throw new ConfigurationError(`provider host ${JSON.stringify(host)} is not a host name like "bitbucket.example.com" or "127.0.0.1:7990"`);
+/**
+ * The one spelling of a host: trimmed, lower case, without the DNS root's trailing dot
+ * ("Bitbucket.Example.com." → "bitbucket.example.com"), so two spellings of one host are one key —
+ * for provider lookup and for the duplicate-provider check.
+ */
+export function canonicalHost(host: string): string {
+  const match = /^(.*?)\.?(:\d{1,5})?$/.exec(host.trim().toLowerCase())!;
+  return match[1] + (match[2] ?? "");
+}
+
+/** A provider's host in canonical form; it must look like "name[:port]". */
+export function normalizeHost(host: string, option = "host"): string {
+  const normalized = typeof host === "string" ? canonicalHost(host) : "";
+  if (!HOST.test(normalized) || normalized.length > 255 || normalized.startsWith(".") || normalized.includes("..")) {
+    throw new ConfigurationError(`provider host ${JSON.stringify(typeof host === "string" ? host.slice(0, 100) : typeof host)} is not a host name like "bitbucket.example.com" or "127.0.0.1:7990"`, option);
   }
   return normalized;
 }

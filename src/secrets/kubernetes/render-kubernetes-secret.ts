@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from "../../errors";
 import { SECRET_LIMITS } from "../limits";
-import type { NamedSecretsBundle } from "../named-secrets-bundle";
+import { NamedSecretsBundle } from "../named-secrets-bundle";
 import { checkDns1123Label, checkDns1123Subdomain, checkLabels } from "./kubernetes-names";
 import type { KubernetesSecret, OwnerReference } from "./kubernetes-types";
 
@@ -26,6 +26,7 @@ export interface RenderSecretOptions {
  * await coreV1.createNamespacedSecret({ namespace: "workspaces", body: secret });
  */
 export function renderKubernetesSecret(bundle: NamedSecretsBundle, options: RenderSecretOptions): KubernetesSecret {
+  if (!(bundle instanceof NamedSecretsBundle)) throw new InvalidArgumentError("bundle", "bundle must be a NamedSecretsBundle (new NamedSecretsBundle([...]) or WorkspaceSecrets' result)");
   if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options", "options must be an object { name, namespace, labels?, ownerReference? }");
   const name = checkDns1123Subdomain(options.name, "name", "Secret name");
   const namespace = checkDns1123Label(options.namespace, "namespace", "namespace");

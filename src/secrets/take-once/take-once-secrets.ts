@@ -1,5 +1,6 @@
 import { inspect } from "node:util";
 import type { DataSource } from "typeorm";
+import { checkNumberArgument, checkObjectArgument } from "../../check-option";
 import { systemClock, type Clock } from "../../clock";
 import type { KeyRing } from "../../crypto/key-ring";
 import { ConfigurationError, InvalidArgumentError } from "../../errors";
@@ -191,14 +192,9 @@ export class TakeOnceSecrets {
    * const deleted = await secrets.reapExpired({ batchSize: 1000, maxBatches: 100 });
    */
   async reapExpired(options: { batchSize?: number; maxBatches?: number } = {}): Promise<number> {
-    const batchSize = options.batchSize ?? 1000;
-    const maxBatches = options.maxBatches ?? Number.POSITIVE_INFINITY;
-    if (typeof batchSize !== "number" || !Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-      throw new InvalidArgumentError("batchSize", "batchSize must be an integer from 1 to 10000");
-    }
-    if (typeof maxBatches !== "number" || Number.isNaN(maxBatches) || maxBatches < 1 || (Number.isFinite(maxBatches) && !Number.isInteger(maxBatches))) {
-      throw new InvalidArgumentError("maxBatches", "maxBatches must be a positive integer (or Infinity)");
-    }
+    checkObjectArgument(options, "options", ["batchSize", "maxBatches"]);
+    const batchSize = options.batchSize === undefined ? 1000 : checkNumberArgument(options.batchSize, "batchSize", { min: 1, max: 10_000, integer: true });
+    const maxBatches = options.maxBatches === undefined ? Number.POSITIVE_INFINITY : checkNumberArgument(options.maxBatches, "maxBatches", { min: 1, max: Number.POSITIVE_INFINITY, integer: true });
     let total = 0;
     let batches = 0;
     while (batches < maxBatches) {
