@@ -12,7 +12,7 @@ import { TakeOnceSecrets } from "../../src/secrets/take-once/take-once-secrets";
 import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
 import { FakeClock } from "../../src/testing/fake-clock";
 import { RUN_DATABASE, SERVER_URL, dbKinds, type DbKind } from "../support/databases";
-import { HOST, newKey, trustFixture } from "./trust-fixture";
+import { HOST, trustFixture } from "./trust-fixture";
 
 const OLD_MIGRATIONS = [CreateScmTokenEntry1764000000000, CreateScmSecret1764100000000];
 const NEW_MIGRATION = "BinaryIdentifierCollation1764200000000";
