@@ -7,6 +7,12 @@ export type Verdict = "valid" | "invalid" | "either";
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+/**
+ * `null` for an optional field: many JavaScript APIs read it as "not given", the manual does not say.
+ * Accepting it as absent or refusing it are both fine; anything else (a crash, a NaN) is not.
+ */
+const NULL_FOR_OPTIONAL: Verdict = "either";
+
 /** README: "empty/oversized ids" are refused; ids are opaque, at most 128 characters, no surrounding spaces or control characters. */
 export function userIdVerdict(v: unknown): Verdict {
   if (typeof v !== "string" || v.length === 0 || CONTROL.test(v) || v.trim() !== v) return "invalid";
@@ -18,6 +24,7 @@ export function userIdVerdict(v: unknown): Verdict {
 /** lifetimeMinutes: a number of minutes from 1/60 (one second) to 1440 (24 hours). */
 export function lifetimeVerdict(v: unknown): Verdict {
   if (v === undefined) return "valid";
+  if (v === null) return NULL_FOR_OPTIONAL;
   if (typeof v !== "number" || !Number.isFinite(v)) return "invalid";
   if (v * 60_000 < 1000 || v > 1440) return "invalid";
   return "valid";
@@ -26,21 +33,25 @@ export function lifetimeVerdict(v: unknown): Verdict {
 /** maxWaitMs: a number >= 0, Infinity allowed. */
 export function maxWaitVerdict(v: unknown): Verdict {
   if (v === undefined) return "valid";
+  if (v === null) return NULL_FOR_OPTIONAL;
   if (typeof v !== "number" || Number.isNaN(v) || v < 0) return "invalid";
   return "valid";
 }
 
 export function oneOfVerdict(v: unknown, allowed: readonly unknown[]): Verdict {
+  if (v === null) return NULL_FOR_OPTIONAL;
   return v === undefined || allowed.includes(v) ? "valid" : "invalid";
 }
 
 export function booleanVerdict(v: unknown): Verdict {
+  if (v === null) return NULL_FOR_OPTIONAL;
   return v === undefined || typeof v === "boolean" ? "valid" : "invalid";
 }
 
 /** Scopes: an array of at most 100 non-empty strings of at most 200 characters without whitespace. */
 export function scopesShapeVerdict(v: unknown): Verdict {
   if (v === undefined) return "valid";
+  if (v === null) return NULL_FOR_OPTIONAL;
   if (!Array.isArray(v) || v.length > 100) return "invalid";
   return v.every((s) => typeof s === "string" && s.length > 0 && s.length <= 200 && !/\s/.test(s) && !CONTROL.test(s)) ? "valid" : "invalid";
 }
@@ -48,6 +59,7 @@ export function scopesShapeVerdict(v: unknown): Verdict {
 /** A positive integer (batch sizes and counts), with an upper bound. */
 export function positiveIntegerVerdict(v: unknown, max: number, allowInfinity = false): Verdict {
   if (v === undefined) return "valid";
+  if (v === null) return NULL_FOR_OPTIONAL;
   if (typeof v !== "number" || Number.isNaN(v)) return "invalid";
   if (allowInfinity && v === Number.POSITIVE_INFINITY) return "valid";
   return Number.isInteger(v) && v >= 1 && v <= max ? "valid" : "invalid";

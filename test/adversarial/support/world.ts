@@ -45,6 +45,8 @@ export interface World {
   storeVictim(userId: string, host: string, extra?: Partial<StoreTokenInput>): Promise<Victim>;
   /** Every victim (default: the two long-lived ones every world has) still hands out exactly the value stored for it. */
   checkVictims(after: string, victims?: readonly Victim[]): Promise<void>;
+  /** Another service (another replica) on the same database and providers, with these encryption keys and its own registry. */
+  sibling(encryptionKeys: Array<{ id: string; key: string; primary?: boolean }>): Promise<TokenService>;
   /** No secret in the log lines or the metrics text; no user tag in the metrics. */
   checkSurfaces(after: string): Promise<void>;
   close(): Promise<void>;
@@ -132,6 +134,10 @@ export async function openWorld(kind: DbKind): Promise<World> {
         expect(token!.scopes, `after ${after}: scopes of ${JSON.stringify(v.userId)}`).to.have.members(v.scopes);
       }
     },
+    sibling: (keys) => {
+      for (const k of keys) registerKey(leaks, k.key);
+      return createTokenService({ dataSource, providers, encryptionKeys: keys, clock, logger, flags, metricsRegistry: new Registry(), retry: { baseDelayMs: 10, timeoutMs: 2_000 } });
+    },
     async checkSurfaces(after) {
       leaks.assertClean(`the log lines (after ${after})`, logger.text());
       const metrics = await registry.metrics();
@@ -148,6 +154,10 @@ export async function openWorld(kind: DbKind): Promise<World> {
   victims.push(await world.storeVictim(`${TAG_PREFIX}-victim`, hosts[0]));
   victims.push(await world.storeVictim(`${TAG_PREFIX}-victim`, hosts[1]));
   return world;
+}
+
+function registerKey(leaks: LeakDetector, key: string): void {
+  leaks.register("encryption key", key);
 }
 
 /**
