@@ -20,7 +20,8 @@ import type { TokenServiceOptions } from "./token-service-options";
  */
 export async function createTokenService(options: TokenServiceOptions): Promise<TokenService> {
   const parts = resolveParts(options);
-  const dataSource = options.dataSource ?? (await openDataSource(options.databaseUrl ?? "sqljs::memory:", { poolSize: options.poolSize }));
+  const logger = options.logger ?? silentLogger;
+  const dataSource = options.dataSource ?? (await openDataSource(options.databaseUrl ?? "sqljs::memory:", { poolSize: options.poolSize, logger }));
   const onClose = options.dataSource ? undefined : async () => {
     if (dataSource.isInitialized) await dataSource.destroy();
   };
@@ -31,7 +32,7 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
     parts.flags,
     parts.metrics,
     options.clock ?? systemClock,
-    options.logger ?? silentLogger,
+    logger,
     { ...parts.settings, onClose },
   );
 }

@@ -36,7 +36,16 @@ export { TokenMetrics, type HandOutResult } from "./metrics/token-metrics";
 export { KeyRing, type EncryptionKey } from "./crypto/key-ring";
 export { systemClock, type Clock } from "./clock";
 export { silentLogger, type Logger } from "./logger";
-export { dataSourceOptionsFromUrl, openDataSource, scmTokenServiceEntities } from "./storage/data-source";
+export {
+  dataSourceOptionsFromUrl,
+  openDataSource,
+  runScmTokenServiceMigrations,
+  scmTokenServiceEntities,
+  type DataSourceUrlOptions,
+  type OpenDataSourceOptions,
+} from "./storage/data-source";
+export { MIGRATION_LOCK_NAME, MigrationLockTimeoutError } from "./storage/migration-lock";
+export { DatabaseConfigurationError } from "./storage/startup-errors";
 export { scmTokenServiceMigrations } from "../migrations";
 export { TokenEntry } from "./storage/token-entry.entity";
 export { DEFAULT_RETRY, type RetryOptions } from "./refresh-with-retries";

@@ -1,12 +1,34 @@
-import { DataSource, type DataSourceOptions } from "typeorm";
+import { closeSync, existsSync, openSync, unlinkSync } from "node:fs";
+import { DataSource, MigrationExecutor, type DataSourceOptions, type QueryRunner } from "typeorm";
 import { scmTokenServiceMigrations } from "../../migrations";
 import { ConfigurationError } from "../errors";
+import { silentLogger, type Logger } from "../logger";
 import { SecretEntry } from "../secrets/take-once/secret-entry.entity";
+import { DEFAULT_MIGRATION_LOCK_TIMEOUT_MS, withMigrationLock } from "./migration-lock";
+import { startupError, type StartupTarget } from "./startup-errors";
 import { TokenEntry } from "./token-entry.entity";
 import { TokenHold } from "./token-hold.entity";
+import { TypeormLogger } from "./typeorm-logger";
 
 /** The entities of the library, for your own DataSource's `entities`. */
 export const scmTokenServiceEntities = [TokenEntry, TokenHold, SecretEntry];
+
+/** Options of dataSourceOptionsFromUrl and openDataSource. */
+export interface DataSourceUrlOptions {
+  /** Connection pool size (MySQL/MariaDB; default 10). */
+  poolSize?: number;
+  /** Where TypeORM's own messages go (default: nowhere). TypeORM never prints to the console. */
+  logger?: Logger;
+}
+
+/** Options of openDataSource. */
+export interface OpenDataSourceOptions extends DataSourceUrlOptions {
+  /**
+   * How long to wait for another process that is migrating the same database (replicas starting
+   * together), in ms; default 120 000. After that, a MigrationLockTimeoutError (a transient StorageError).
+   */
+  migrationLockTimeoutMs?: number;
+}
 
 /**
  * Builds DataSource options from a URL:
@@ -18,8 +40,15 @@ export const scmTokenServiceEntities = [TokenEntry, TokenHold, SecretEntry];
  * @example
  * const ds = new DataSource(dataSourceOptionsFromUrl("mariadb://root@127.0.0.1:3306/tokens"));
  */
-export function dataSourceOptionsFromUrl(url: string, extra: { poolSize?: number } = {}): DataSourceOptions {
-  const common = { entities: scmTokenServiceEntities, migrations: scmTokenServiceMigrations, synchronize: false, logging: false } as const;
+export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOptions = {}): DataSourceOptions {
+  const common = {
+    entities: scmTokenServiceEntities,
+    migrations: scmTokenServiceMigrations,
+    synchronize: false,
+    logging: false,
+    // TypeORM prints migration failures and slow queries to the console even with logging: false.
+    logger: new TypeormLogger(extra.logger ?? silentLogger),
+  } as const;
   if (url.startsWith("sqljs:")) {
     const location = url.slice("sqljs:".length);
     if (location === ":memory:" || location === "") return { type: "sqljs", ...common };
@@ -33,14 +62,14 @@ export function dataSourceOptionsFromUrl(url: string, extra: { poolSize?: number
   }
   const type = parsed.protocol === "mariadb:" ? "mariadb" : parsed.protocol === "mysql:" ? "mysql" : undefined;
   if (!type) throw new ConfigurationError(`databaseUrl scheme "${parsed.protocol}" is not supported; use mysql:, mariadb: or sqljs:`);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
+  const database = decodeUrlPart(parsed.pathname.replace(/^\//, ""), "database name");
   if (!database) throw new ConfigurationError("databaseUrl names no database: add it as the path, e.g. mysql://root@127.0.0.1:3306/tokens");
   return {
     type,
     host: parsed.hostname,
     port: parsed.port ? Number(parsed.port) : 3306,
-    username: decodeURIComponent(parsed.username),
-    password: decodeURIComponent(parsed.password),
+    username: decodeUrlPart(parsed.username, "user name"),
+    password: decodeUrlPart(parsed.password, "password"),
     database,
     // Store and compare UTC; with the default (local) zone other clients see shifted times.
     timezone: "Z",
@@ -49,10 +78,85 @@ export function dataSourceOptionsFromUrl(url: string, extra: { poolSize?: number
   };
 }
 
-/** Opens a DataSource for a URL and runs the library's migrations. */
-export async function openDataSource(url: string, extra: { poolSize?: number } = {}): Promise<DataSource> {
-  const ds = new DataSource(dataSourceOptionsFromUrl(url, extra));
-  await ds.initialize();
-  await ds.runMigrations({ transaction: "each" });
+/** A percent-decoded part of the URL; a malformed escape is a ConfigurationError that does not repeat the part (it may be the password). */
+function decodeUrlPart(part: string, what: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ConfigurationError(`databaseUrl: the ${what} holds a malformed %-escape; percent-encode special characters (e.g. encodeURIComponent(password))`);
+  }
+}
+
+/**
+ * Opens a DataSource for a URL and runs the library's migrations. Replicas that start together
+ * migrate the schema once: on MySQL/MariaDB the migrations run under a named database lock
+ * (GET_LOCK("scm_token_service_migrations")), the others wait for it (bounded by
+ * `migrationLockTimeoutMs`) and then find nothing pending.
+ *
+ * Every failure is a TokenServiceError that says what to do, never a raw driver error: a server that
+ * does not answer is a transient StorageError (driverCode ECONNREFUSED, …); a wrong password, a
+ * missing database or an unwritable embedded file is a DatabaseConfigurationError. Messages never
+ * contain the password.
+ *
+ * @example
+ * const dataSource = await openDataSource(process.env.DATABASE_URL!, { poolSize: 20, logger });
+ */
+export async function openDataSource(url: string, options: OpenDataSourceOptions = {}): Promise<DataSource> {
+  const dataSourceOptions = dataSourceOptionsFromUrl(url, options);
+  const target = startupTarget(url, dataSourceOptions);
+  if (dataSourceOptions.type === "sqljs" && dataSourceOptions.location) checkEmbeddedFile(dataSourceOptions.location, target);
+  const ds = new DataSource(dataSourceOptions);
+  try {
+    await ds.initialize();
+  } catch (e) {
+    throw startupError(e, target, "connect");
+  }
+  try {
+    const executed = await runScmTokenServiceMigrations(ds, options.migrationLockTimeoutMs ?? DEFAULT_MIGRATION_LOCK_TIMEOUT_MS);
+    if (executed.length > 0) (options.logger ?? silentLogger).info({ migrations: executed }, "scm-token-service migrated the database");
+  } catch (e) {
+    if (ds.isInitialized) await ds.destroy().catch(() => undefined);
+    throw startupError(e, target, "migrate");
+  }
   return ds;
+}
+
+/**
+ * Runs the library's pending migrations on an initialised DataSource under the migration lock (see
+ * openDataSource); for a DataSource of your own. Resolves with the names of the migrations it ran
+ * (none when another replica got there first).
+ */
+export async function runScmTokenServiceMigrations(dataSource: DataSource, lockTimeoutMs = DEFAULT_MIGRATION_LOCK_TIMEOUT_MS): Promise<string[]> {
+  return withMigrationLock(dataSource, lockTimeoutMs, async (runner: QueryRunner | undefined) => {
+    // On the runner that holds the lock: a pool connection could belong to anyone between two statements.
+    const executor = new MigrationExecutor(dataSource, runner);
+    executor.transaction = "each";
+    return (await executor.executePendingMigrations()).map((m) => m.name);
+  });
+}
+
+function startupTarget(url: string, options: DataSourceOptions): StartupTarget {
+  if (options.type === "sqljs") return { kind: "embedded", redactedUrl: url, location: options.location ?? ":memory:" };
+  const o = options as { host?: string; port?: number; database?: string; password?: string };
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = "***";
+  return { kind: "server", redactedUrl: parsed.toString(), host: o.host, port: o.port, database: o.database, password: o.password || undefined };
+}
+
+/**
+ * sql.js writes its file only after the first write, deep inside the migrations; finding out up front
+ * gives the real file-system code (ENOENT, ENOTDIR, EACCES, …) and a clear message.
+ */
+function checkEmbeddedFile(location: string, target: StartupTarget): void {
+  try {
+    if (existsSync(location)) {
+      closeSync(openSync(location, "r+"));
+      return;
+    }
+    closeSync(openSync(location, "wx"));
+    unlinkSync(location);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "EEXIST") return; // another process created it meanwhile
+    throw startupError(e, target, "connect");
+  }
 }

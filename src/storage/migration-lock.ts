@@ -1,0 +1,84 @@
+import type { DataSource, QueryRunner } from "typeorm";
+import { StorageError } from "../errors";
+
+/** The name of the database lock held while the library's migrations run. */
+export const MIGRATION_LOCK_NAME = "scm_token_service_migrations";
+
+/** Default bound on the wait for another process's migrations: long enough for a slow ALTER, short enough to fail a stuck deploy. */
+export const DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
+
+/**
+ * Another process held the migration lock for longer than the wait allowed: it is most likely still
+ * migrating this database (or hung while doing so). Nothing was changed by this process.
+ */
+export class MigrationLockTimeoutError extends StorageError {
+  constructor(readonly waitedMs: number) {
+    super(
+      "take the migration lock",
+      "MIGRATION_LOCK_TIMEOUT",
+      true,
+      `another process held the lock "${MIGRATION_LOCK_NAME}" for more than ${waitedMs} ms, most likely while migrating this database; ` +
+        `retry (the migrations are then done), or find the session holding it: SELECT IS_USED_LOCK('${MIGRATION_LOCK_NAME}')`,
+    );
+  }
+}
+
+/**
+ * A database-wide mutual exclusion for the migrations, held by ONE connection (the query runner) for
+ * the whole run: named locks belong to a session, so the migrations run on that same connection
+ * rather than on pool connections that could be handed to anyone in between.
+ */
+interface LockDialect {
+  /** Resolves true when the lock was taken within `timeoutMs`, false when the wait timed out. */
+  acquire(runner: QueryRunner, timeoutMs: number): Promise<boolean>;
+  release(runner: QueryRunner): Promise<void>;
+}
+
+const mysqlNamedLock: LockDialect = {
+  async acquire(runner, timeoutMs) {
+    // GET_LOCK: 1 = taken, 0 = timed out, NULL = error (e.g. killed). The timeout is in seconds.
+    const rows = (await runner.query("SELECT GET_LOCK(?, ?) AS taken", [MIGRATION_LOCK_NAME, Math.max(0, Math.ceil(timeoutMs / 1000))])) as { taken: unknown }[];
+    const taken = rows[0]?.taken;
+    if (taken === null || taken === undefined) throw new StorageError("take the migration lock", "GET_LOCK_NULL", true, "GET_LOCK returned NULL (the session was killed or the server ran out of memory)");
+    return Number(taken) === 1;
+  },
+  async release(runner) {
+    await runner.query("SELECT RELEASE_LOCK(?)", [MIGRATION_LOCK_NAME]);
+  },
+};
+
+/*
+ * PostgreSQL, when the library supports it: `SET lock_timeout = '<n>ms'` then
+ * `SELECT pg_advisory_lock(hashtext('scm_token_service_migrations'))` (a lock_not_available error
+ * means timed out) and `pg_advisory_unlock(…)` to release; add it to this table under "postgres".
+ */
+const DIALECTS: Partial<Record<DataSource["options"]["type"], LockDialect>> = {
+  mysql: mysqlNamedLock,
+  mariadb: mysqlNamedLock,
+};
+
+/**
+ * Runs `work` on one dedicated connection while holding the migration lock, so replicas that start
+ * together migrate the schema once: the first runs the migrations, the others wait and then find
+ * nothing pending. The embedded database (sql.js) lives inside one process and needs no lock.
+ *
+ * `work` receives the query runner that holds the lock (undefined when no lock is needed): run the
+ * migrations on it. The lock is released — and the connection returned — whatever happens; a process
+ * that dies while holding it loses it with its connection.
+ */
+export async function withMigrationLock<T>(dataSource: DataSource, timeoutMs: number, work: (runner: QueryRunner | undefined) => Promise<T>): Promise<T> {
+  const dialect = DIALECTS[dataSource.options.type];
+  if (!dialect) return work(undefined);
+  const runner = dataSource.createQueryRunner();
+  try {
+    await runner.connect();
+    if (!(await dialect.acquire(runner, timeoutMs))) throw new MigrationLockTimeoutError(timeoutMs);
+    try {
+      return await work(runner);
+    } finally {
+      await dialect.release(runner).catch(() => undefined); // a lost connection has released it anyway
+    }
+  } finally {
+    await runner.release();
+  }
+}
