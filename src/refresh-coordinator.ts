@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { Clock } from "./clock";
-import { ReauthorizationRequiredError, RefreshInProgressError, ScmUnavailableError, StorageError } from "./errors";
+import { ReauthorizationRequiredError, RefreshInProgressError, ScmUnavailableError } from "./errors";
 import type { Logger } from "./logger";
 import type { TokenMetrics } from "./metrics/token-metrics";
 import { RefreshRejectedError, TransientScmError, type RefreshedToken, type ScmProvider } from "./providers/scm-provider";
+import { RefreshCommitter, type BackgroundCommitResult, type CommitLease } from "./refresh-commit";
 import { refreshWithRetries, type RetryOptions, type RetryTrail } from "./refresh-with-retries";
 import type { StoredEntry, TokenStore } from "./storage/token-store";
 import type { TokenCrypto } from "./token-crypto";
@@ -46,6 +47,7 @@ export interface RefreshRequest {
 export class RefreshCoordinator {
   private readonly inFlight = new Map<string, Promise<RefreshOutcome>>();
   private readonly processId = randomUUID().slice(0, 8);
+  private readonly committer: RefreshCommitter;
 
   constructor(
     private readonly store: TokenStore,
@@ -55,7 +57,18 @@ export class RefreshCoordinator {
     private readonly metrics: TokenMetrics,
     private readonly retry: RetryOptions,
     private readonly lease: LeaseOptions,
-  ) {}
+    onBackgroundCommit?: (host: string, result: BackgroundCommitResult) => void,
+  ) {
+    this.committer = new RefreshCommitter(store, clock, logger, onBackgroundCommit);
+  }
+
+  /**
+   * Waits (at most `timeoutMs`, real time) for refreshed tokens still being stored in the background
+   * after a database failure; returns how many were still pending. With `stop`, those give up.
+   */
+  flushPendingCommits(timeoutMs: number, options: { stop?: boolean } = {}): Promise<number> {
+    return this.committer.flush(timeoutMs, options);
+  }
 
   refresh(request: RefreshRequest): Promise<RefreshOutcome> {
     const key = `${request.entry.id}:${request.entry.version}`;
@@ -74,20 +87,22 @@ export class RefreshCoordinator {
     const tookOverExpiredLease = !!entry.refreshLeaseUntil && entry.refreshLeaseUntil.getTime() < now.getTime();
     // A refresh that must not break a reservation also requires, atomically, that nobody holds the token now.
     const onlyIfUnreservedAt = request.breaksReservation ? undefined : now;
-    const leased = await this.store.takeLease(entry.id, entry.version, owner, new Date(now.getTime() + this.lease.leaseMs), now, onlyIfUnreservedAt);
+    const lease: CommitLease = { owner, until: new Date(now.getTime() + this.lease.leaseMs), untilRealMs: Date.now() + this.lease.leaseMs };
+    const leased = await this.store.takeLease(entry.id, entry.version, owner, lease.until, now, onlyIfUnreservedAt);
     if (!leased) return this.afterLostLease(entry);
     if (tookOverExpiredLease) {
       this.logger.warn({ host: entry.host, previousOwner: entry.refreshLeaseOwner }, "Took over an expired refresh lease; its holder may have died mid-refresh");
     }
     try {
-      return await this.refreshUnderLease(request, owner, tookOverExpiredLease);
+      return await this.refreshUnderLease(request, lease, tookOverExpiredLease);
     } finally {
-      // No-op when the commit already cleared the lease.
-      await this.store.releaseLease(entry.id, owner).catch((e: unknown) => this.logger.warn({ host: entry.host, error: errorName(e) }, "Could not release the refresh lease; it expires by itself"));
+      // No-op when the commit already cleared the lease. A commit still retrying in the background
+      // keeps it: the lease is what stops anyone else from refreshing with the rotated-away token.
+      if (!this.committer.hasPending(owner)) await this.store.releaseLease(entry.id, owner).catch((e: unknown) => this.logger.warn({ host: entry.host, error: errorName(e) }, "Could not release the refresh lease; it expires by itself"));
     }
   }
 
-  private async refreshUnderLease(request: RefreshRequest, owner: string, tookOverExpiredLease: boolean): Promise<RefreshOutcome> {
+  private async refreshUnderLease(request: RefreshRequest, lease: CommitLease, tookOverExpiredLease: boolean): Promise<RefreshOutcome> {
     const { entry, provider } = request;
     const refreshToken = this.crypto.decrypt("refresh", entry.userId, entry.host, entry.refreshTokenCiphertext!);
     const trail: RetryTrail = { attempts: 0, sawAmbiguousFailure: false };
@@ -102,11 +117,11 @@ export class RefreshCoordinator {
     } finally {
       stopTimer();
     }
-    return this.commit(request, refreshed, refreshToken, owner);
+    return this.commit(request, refreshed, refreshToken, lease);
   }
 
   /** Persist first (invariant 5): nothing else sees the new token before it is in the store. */
-  private async commit(request: RefreshRequest, refreshed: RefreshedToken, oldRefreshToken: string, owner: string): Promise<RefreshOutcome> {
+  private async commit(request: RefreshRequest, refreshed: RefreshedToken, oldRefreshToken: string, lease: CommitLease): Promise<RefreshOutcome> {
     const { entry, lifetimeMs } = request;
     const now = this.clock.now();
     // An SCM that does not rotate omits refresh_token: keep the one we have (never erase a good refresh token).
@@ -118,9 +133,10 @@ export class RefreshCoordinator {
       expiryDate: refreshed.expiresAt,
       reservedUntilDate: new Date(now.getTime() + lifetimeMs),
     };
-    const committed = await this.commitWithRetries(entry, values, now);
+    // Throws a transient StorageError when the database stays away; storing then goes on in the background.
+    const committed = await this.committer.commit(entry, values, now, lease);
     if (!committed) {
-      this.logger.warn({ host: entry.host, owner }, "Refreshed token discarded: the entry changed while refreshing (a newer token was stored)");
+      this.logger.warn({ host: entry.host, owner: lease.owner }, "Refreshed token discarded: the entry changed while refreshing (a newer token was stored)");
       return { kind: "changed" };
     }
     if (request.breaksReservation) {
@@ -136,24 +152,6 @@ export class RefreshCoordinator {
       "Token refreshed",
     );
     return { kind: "refreshed" };
-  }
-
-  /**
-   * The SCM has rotated: these tokens exist nowhere else, so a transient database failure (lock-wait
-   * timeout, lost connection) must not drop them. The compare-and-set on version makes a retry safe:
-   * if an earlier attempt did apply, the retry matches nothing and the caller re-reads.
-   */
-  private async commitWithRetries(entry: StoredEntry, values: Parameters<TokenStore["commitRefresh"]>[2], now: Date): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.store.commitRefresh(entry.id, entry.version, values, now);
-      } catch (e) {
-        if (!(e instanceof StorageError && e.transient) || attempt >= 5) throw e;
-        this.logger.warn({ host: entry.host, attempt, driverCode: e.driverCode }, "Could not store the refreshed token; retrying");
-        // Real time: this waits for the database, not for the token's clock.
-        await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** (attempt - 1)));
-      }
-    }
   }
 
   /** A reservation was refused: if another process's refresh lease is live, wait for it instead of spinning. */

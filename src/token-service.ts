@@ -84,7 +84,7 @@ export class TokenService {
   ) {
     this.providers = new Map(providers.map((p) => [p.host, p]));
     this.hosts = new Set(this.providers.keys());
-    this.coordinator = new RefreshCoordinator(store, crypto, clock, logger, metrics, settings.retry, settings.lease);
+    this.coordinator = new RefreshCoordinator(store, crypto, clock, logger, metrics, settings.retry, settings.lease, (host, result) => metrics.backgroundCommit(host, result));
   }
 
   /** The Prometheus registry the metrics are on (the one passed in options, or a private one). */
@@ -97,9 +97,25 @@ export class TokenService {
     return { hosts: [...this.hosts] };
   }
 
-  /** Releases what the service opened itself (the database, when created from a databaseUrl). */
-  async close(): Promise<void> {
+  /**
+   * Releases what the service opened itself (the database, when created from a databaseUrl). First
+   * it waits — at most `pendingCommitsTimeoutMs` (default 20 000, real time) — for refreshed tokens
+   * still being stored in the background after a database failure: the SCM has rotated those, they
+   * exist nowhere else. Commits still pending then are given up (logged as errors). Call close() on
+   * shutdown (e.g. on SIGTERM) before the process exits.
+   */
+  async close(options: { pendingCommitsTimeoutMs?: number } = {}): Promise<void> {
+    await this.coordinator.flushPendingCommits(options.pendingCommitsTimeoutMs ?? 20_000, { stop: true });
     await this.settings.onClose?.();
+  }
+
+  /**
+   * Waits (at most `timeoutMs`, real time) until refreshed tokens still being stored in the background
+   * after a database failure are stored or given up; returns how many are still pending. Useful in
+   * tests and before a planned database switch-over; close() does it too.
+   */
+  flushPendingCommits(timeoutMs = 60_000): Promise<number> {
+    return this.coordinator.flushPendingCommits(timeoutMs);
   }
 
   /**

@@ -25,6 +25,7 @@ export type HandOutResult =
  * - `{prefix}scm_token_reauthorization_required_total{host,reason}`
  * - `{prefix}scm_token_short_lived_total{host}` — the SCM issued a token shorter than requested
  * - `{prefix}scm_token_reservations_released_total{host}` — releasable hand-outs given back early
+ * - `{prefix}scm_token_background_commits_total{host,result}` — refreshed tokens stored in the background after a database failure (result: stored, superseded, gave_up; alert on gave_up)
  */
 export class TokenMetrics {
   private readonly requests: Counter<"host" | "result" | "opportunisticRefresh">;
@@ -35,6 +36,7 @@ export class TokenMetrics {
   private readonly reauth: Counter<"host" | "reason">;
   private readonly shortLived: Counter<"host">;
   private readonly releases: Counter<"host">;
+  private readonly backgroundCommits: Counter<"host" | "result">;
 
   constructor(
     readonly registry: Registry,
@@ -93,6 +95,17 @@ export class TokenMetrics {
       labelNames: ["host"] as const,
       registers,
     });
+    this.backgroundCommits = new Counter({
+      name: name("scm_token_background_commits_total"),
+      help: "Refreshed tokens whose storing went on in the background after a database failure, by how it ended (stored; superseded: a newer token was stored meanwhile; gave_up: lost, the user may have to re-authorise)",
+      labelNames: ["host", "result"] as const,
+      registers,
+    });
+  }
+
+  /** A background commit of refreshed tokens ended (see RefreshCommitter). */
+  backgroundCommit(host: string, result: "stored" | "superseded" | "gave_up"): void {
+    this.backgroundCommits.inc({ host, result });
   }
 
   released(host: string): void {

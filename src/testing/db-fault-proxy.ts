@@ -4,7 +4,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 export type DbFaultMode =
   | { kind: "pass" }
   | { kind: "cut"; until: number }
-  | { kind: "black-hole" }
+  | { kind: "black-hole"; answersOnly: boolean }
   | { kind: "slow"; latencyMs: number };
 
 /** One client connection and its upstream connection to the database. */
@@ -38,6 +38,8 @@ export interface DbFaultProxyOptions {
  *   byte moves in either direction, so clients hang until their own deadline. Bytes are held, not
  *   lost (as TCP retransmits them): `pass()` delivers them, so a statement sent into the black hole
  *   may still run after the partition heals;
+ * - `blackHole({ answersOnly: true })`: requests still reach the database, its answers do not — a
+ *   write is applied but the client never hears so (the "did my commit happen?" case);
  * - `slow(ms)`: every chunk is delayed by `ms`.
  *
  * Faults take real time (a FakeClock does not move sockets): keep outages short in unit tests.
@@ -143,10 +145,10 @@ export class DbFaultProxy {
     }
   }
 
-  /** Keeps connections open but moves no byte (clients hang) until pass(). */
-  blackHole(): void {
+  /** Keeps connections open but moves no byte (clients hang) until pass(); `answersOnly`: only the database's answers are held. */
+  blackHole(options: { answersOnly?: boolean } = {}): void {
     this.clearCutTimer();
-    this.mode = { kind: "black-hole" };
+    this.mode = { kind: "black-hole", answersOnly: options.answersOnly ?? false };
   }
 
   /** Delays every chunk, both directions, by `latencyMs`. */
@@ -198,7 +200,8 @@ export class DbFaultProxy {
   private forward(pair: Pair, direction: "toUpstream" | "toClient", chunk: Buffer): void {
     const to = direction === "toUpstream" ? pair.upstream : pair.client;
     const mode = this.mode;
-    if (mode.kind === "black-hole" || pair.held[direction].length > 0) {
+    const holds = mode.kind === "black-hole" && (direction === "toClient" || !mode.answersOnly);
+    if (holds || pair.held[direction].length > 0) {
       pair.held[direction].push(chunk);
       return;
     }
@@ -211,7 +214,7 @@ export class DbFaultProxy {
       }, at - Date.now());
       return;
     }
-    if (mode.kind === "pass" && !to.destroyed) to.write(chunk);
+    if (!to.destroyed) to.write(chunk);
   }
 
   private flushHeld(pair: Pair): void {
