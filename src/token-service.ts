@@ -188,7 +188,8 @@ export class TokenService {
   /**
    * Hands out a token for cloning a new workspace: the lifetime comes from the flag
    * `workspace_start_scm_access_token_lifetime` (default 10 minutes), and the token is reserved
-   * for that long, so no opportunistic refresh revokes it mid-clone.
+   * for that long, so no opportunistic refresh revokes it mid-clone. `lifetimeMinutes` is the flag's:
+   * passing one throws InvalidArgumentError (it would otherwise be ignored).
    */
   async getTokenForWorkspaceStart(userId: string, host: string, options: Omit<GetTokenOptions, "lifetimeMinutes"> = {}): Promise<Token | undefined> {
     checkUserId(userId);
