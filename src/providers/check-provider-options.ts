@@ -15,10 +15,10 @@ export function checkUrlOption(value: unknown, option: string, provider: string)
   }
   if (url && (url.username !== "" || url.password !== "")) {
     // Not echoed: the user-info part may be a password.
-    throw new ConfigurationError(`${provider}: ${option} must not contain credentials (user:password@); configure clientId and clientSecret instead`);
+    throw new ConfigurationError(`${provider}: ${option} must not contain credentials (user:password@); configure clientId and clientSecret instead`, option);
   }
   if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
-    throw new ConfigurationError(`${provider}: ${option} must be an absolute https:// URL, e.g. "https://scm.example.com"; got ${describe(value)}`);
+    throw new ConfigurationError(`${provider}: ${option} must be an absolute https:// URL, e.g. "https://scm.example.com"; got ${describe(value)}`, option);
   }
   return url;
 }
@@ -27,18 +27,18 @@ export function checkUrlOption(value: unknown, option: string, provider: string)
 export function checkOptionalBaseUrl(value: unknown, provider: string): string | undefined {
   if (value === undefined) return undefined;
   const url = checkUrlOption(value, "baseUrl", provider);
-  if (url.search !== "" || url.hash !== "") throw new ConfigurationError(`${provider}: baseUrl must not have a query or fragment; got ${describe(value)}`);
+  if (url.search !== "" || url.hash !== "") throw new ConfigurationError(`${provider}: baseUrl must not have a query or fragment; got ${describe(value)}`, "baseUrl");
   return value as string;
 }
 
 export function checkBooleanOption(value: unknown, option: string, provider: string): boolean {
-  if (typeof value !== "boolean") throw new ConfigurationError(`${provider}: ${option} must be true or false; got ${describe(value)}`);
+  if (typeof value !== "boolean") throw new ConfigurationError(`${provider}: ${option} must be true or false; got ${describe(value)}`, option);
   return value;
 }
 
 export function checkOneOfOption<T extends string>(value: unknown, allowed: readonly T[], option: string, provider: string): T {
   if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
-    throw new ConfigurationError(`${provider}: ${option} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}; got ${describe(value)}`);
+    throw new ConfigurationError(`${provider}: ${option} must be one of ${allowed.map((a) => `"${a}"`).join(", ")}; got ${describe(value)}`, option);
   }
   return value as T;
 }
@@ -47,7 +47,7 @@ export function checkOneOfOption<T extends string>(value: unknown, allowed: read
 export function checkOptionalSeconds(value: unknown, option: string, provider: string): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || value > 366 * 24 * 3600) {
-    throw new ConfigurationError(`${provider}: ${option} must be a number of seconds from 1 to 31622400; got ${describe(value)}`);
+    throw new ConfigurationError(`${provider}: ${option} must be a number of seconds from 1 to 31622400; got ${describe(value)}`, option);
   }
   return value;
 }

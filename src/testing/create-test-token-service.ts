@@ -3,7 +3,7 @@ import { Registry } from "prom-client";
 import type { DataSource } from "typeorm";
 import { createTokenService } from "../create-token-service";
 import { openDataSource } from "../storage/data-source";
-import type { RawFlagValues } from "../flags/feature-flags";
+import type { FlagValues } from "../flags/feature-flags";
 import { StaticFeatureFlags } from "../flags/static-feature-flags";
 import type { ScmProvider } from "../providers/scm-provider";
 import type { TokenService } from "../token-service";
@@ -42,7 +42,7 @@ export interface TestTokenServiceOptions {
   /** Overrides for the fake SCM's profile knobs. */
   scmOverrides?: FakeScmServerOptions["overrides"];
   /** Initial flag values (default: the library defaults — opportunistic refresh on, horizon 20 min, drain on). */
-  flags?: RawFlagValues;
+  flags?: FlagValues;
   /** Default: a FakeClock at 2026-01-01T00:00:00Z with autoAdvance (sleeps move time). */
   clock?: FakeClock;
   /** Use this DataSource (e.g. MariaDB) instead of a fresh embedded in-memory database. */

@@ -95,6 +95,9 @@ const CONSTRUCTOR_ROWS: Array<[label: string, make: () => unknown, option: strin
   ["StaticFeatureFlags: a flag under both spellings, different values", () => new StaticFeatureFlags({ drain: true, token_refresh_drain: false }), "flags.token_refresh_drain"],
   ["StaticFeatureFlags: null", () => new StaticFeatureFlags(null as never), "flags"],
   ["StaticFeatureFlags.set: unknown key", () => new StaticFeatureFlags().set({ opportunisticRefres: true } as never), "flags.opportunisticRefres"],
+  ["BitbucketServerProvider: baseUrl ftp://", () => new BitbucketServerProvider({ host: "b.example.com", clientId: "c", clientSecret: "s", baseUrl: "ftp://b.example.com" }), "baseUrl"],
+  ["BitbucketServerProvider: host 'bad host!'", () => new BitbucketServerProvider({ host: "bad host!", clientId: "c", clientSecret: "s" }), "host"],
+  ["BitbucketServerProvider: host '.example.com.'", () => new BitbucketServerProvider({ host: ".example.com.", clientId: "c", clientSecret: "s" }), "host"],
   ["KeyRing: base64url key with text appended", () => new KeyRing([{ id: "k", key: `${K.toString("base64url")}x` }]), "encryptionKeys[0].key"],
 ];
 
@@ -140,7 +143,7 @@ const ARGUMENT_ROWS: ArgumentRow[] = [
   ...[-1, "abc", Number.NaN, 0].map((v): ArgumentRow => [`TakeOnceSecrets.reapExpired maxBatches: ${String(v)}`, (c) => c.secrets.reapExpired({ maxBatches: v as never }), "maxBatches"]),
   ["TakeOnceSecrets.reapExpired batchSize: 10001", (c) => c.secrets.reapExpired({ batchSize: 10_001 }), "batchSize"],
   // renderKubernetesSecret
-  ["renderKubernetesSecret(null, …)", (c) => renderKubernetesSecret(null as never, { name: "ws-secrets", namespace: "workspaces" }), "bundle"],
+  ["renderKubernetesSecret(null, …)", () => renderKubernetesSecret(null as never, { name: "ws-secrets", namespace: "workspaces" }), "bundle"],
   ["renderKubernetesSecret([…], …) (a plain array)", (c) => renderKubernetesSecret([...c.bundle] as never, { name: "ws-secrets", namespace: "workspaces" }), "bundle"],
   ["renderKubernetesSecret(bundle, null)", (c) => renderKubernetesSecret(c.bundle, null as never), "options"],
 ];
