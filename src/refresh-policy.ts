@@ -40,6 +40,39 @@ export interface RefreshPolicy {
   horizonMs?: number;
   /** Flag `token_refresh_drain`: a forced refresh waits for reservations instead of revoking a held token. */
   drain: boolean;
+  /**
+   * Early drain (needs drain and a horizon): inside the horizon, a request that finds the token held
+   * starts the drain itself — it waits for the holders and then refreshes — when they will be done
+   * within `earlyDrainWaitMs(remaining life)`. The allowance ramps from 0 at the horizon to
+   * `rampToMs` at `rampEndMs` of remaining life, so early on only a nearly-free moment is taken and
+   * near expiry a short wait is preferred to the long forced drain that would follow. Never waits
+   * longer than the request's maxWaitMs. undefined = DEFAULT_EARLY_DRAIN; null = off.
+   */
+  earlyDrain?: EarlyDrain | null;
+}
+
+/** The early-drain ramp: how long a request inside the horizon may wait to let the token be refreshed. */
+export interface EarlyDrain {
+  /** The allowance reached at `rampEndMs` of remaining life (and kept below it). */
+  rampToMs: number;
+  /** Remaining life at which the allowance reaches `rampToMs`; the ramp starts at the horizon. */
+  rampEndMs: number;
+}
+
+/** The recommended ramp: no wait at the horizon, up to 60 s from 10 minutes of remaining life on. */
+export const DEFAULT_EARLY_DRAIN: EarlyDrain = { rampToMs: 60_000, rampEndMs: 10 * 60_000 };
+
+/**
+ * How long a request may wait for the holders so that the token can be refreshed early, given the
+ * token's remaining life: a linear ramp from 0 at the horizon to `rampToMs` at `rampEndMs`.
+ *
+ * @example
+ * earlyDrainWaitMs(15 * 60_000, 20 * 60_000, { rampToMs: 60_000, rampEndMs: 10 * 60_000 }); // → 30000
+ */
+export function earlyDrainWaitMs(remainingMs: number, horizonMs: number, ramp: EarlyDrain): number {
+  if (remainingMs >= horizonMs) return 0;
+  if (remainingMs <= ramp.rampEndMs || horizonMs <= ramp.rampEndMs) return ramp.rampToMs;
+  return Math.floor((ramp.rampToMs * (horizonMs - remainingMs)) / (horizonMs - ramp.rampEndMs));
 }
 
 /** What the provider does to the old access token on refresh. */
@@ -71,6 +104,7 @@ export type Decision =
  * | draining, reserved, request fits inside the reservation          | reuse without extending         | "false"    |
  * | draining, reserved, request would extend it                      | wait until the reservation ends | "false"    |
  * | opportunistic on, revoking provider, within horizon, unreserved  | refresh                         | "true"     |
+ * | … reserved, early drain on, holders done within the ramp's wait  | wait until the reservation ends | "false"    |
  * | opportunistic on, revoking provider, within horizon, reserved    | reuse                           | "reserved" |
  * | otherwise                                                        | reuse                           | "false"    |
  *
@@ -115,6 +149,13 @@ export function decide(
 
   const withinHorizon = policy.horizonMs === undefined || entry.expiresAtMs - nowMs <= policy.horizonMs;
   if (policy.opportunistic && provider.revokesOnRefresh && entry.refreshable && withinHorizon) {
+    const ramp = policy.earlyDrain === undefined ? DEFAULT_EARLY_DRAIN : policy.earlyDrain;
+    if (heldByOthers && policy.drain && ramp && policy.horizonMs !== undefined) {
+      // Early drain: the holders are done soon, so wait for them now rather than extend the
+      // reservation towards a forced drain near expiry (which makes more callers wait, for longer).
+      const allowedMs = Math.min(request.maxWaitMs, earlyDrainWaitMs(entry.expiresAtMs - nowMs, policy.horizonMs, ramp));
+      if (reservedUntilMs - nowMs <= allowedMs) return { action: "wait", label: "false", untilMs: reservedUntilMs };
+    }
     if (heldByOthers) return { action: "reuse", label: "reserved", extendReservation: true };
     return { action: "refresh", label: "true", forced: false, breaksReservation: false };
   }

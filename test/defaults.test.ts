@@ -15,8 +15,8 @@ import { uniqueUser } from "./support/service-fixture";
 /**
  * What a new user gets out of the box: a service created WITHOUT a `flags` option (no feature flag
  * system at all), so every behaviour below comes from the library's defaults. README's claims about
- * defaults are checked here: opportunistic refresh on with a 20-minute horizon, drain on, hand-out
- * lifetimes 5 (API) and 10 (workspace start) minutes.
+ * defaults are checked here: opportunistic refresh on with a 20-minute horizon, drain on with early
+ * drain (a wait of up to 60 s, ramped over the horizon), hand-out lifetimes 5 (API) and 10 (workspace start) minutes.
  */
 const MIN = 60_000;
 const START = "2026-01-05T09:00:00.000Z";
@@ -118,6 +118,20 @@ describe("defaults: a service created without flags", () => {
         expect(d.scm.isAccessTokenLive(stored)).to.equal(true);
         expect(d.scm.counters.refreshSuccesses).to.equal(0);
         expect(await handOuts(d)).to.deep.equal({ "still_valid/false": 1, "still_valid/reserved": 1 });
+      });
+
+      it("early drain: within the horizon, a holder that is done within the ramp's allowance is waited for, then the token is refreshed", async () => {
+        const { user, stored, start } = await connect(d);
+        d.clock.set(start + 39 * MIN);
+        await d.service.getTokenForHost(user, d.host); // held until minute 44
+        d.clock.set(start + 43 * MIN + 45_000); // 16¼ minutes left: the allowance is 22.5 s, the holder is done in 15 s
+        const next = await d.service.getTokenForHost(user, d.host);
+        expect(next!.value === stored).to.equal(false);
+        expect(d.clock.now().getTime(), "refreshed before the holder's reservation ended").to.be.at.least(start + 44 * MIN);
+        expect(d.clock.now().getTime()).to.be.below(start + 44 * MIN + 30_000);
+        expect(await counter(d, "scm_token_reservations_broken_total")).to.equal(0);
+        expect(await handOuts(d)).to.deep.equal({ "still_valid/false": 1, "waited/false": 1 });
+        expect(d.logger.find("Token refreshed")?.fields.mode).to.equal("drained");
       });
 
       it("a forced refresh of a held token drains: it waits for the holder, then refreshes, and breaks nobody", async () => {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { decide, type Decision, type EntryState, type HandOutRequest, type RefreshPolicy } from "../src/refresh-policy";
+import { DEFAULT_EARLY_DRAIN, decide, earlyDrainWaitMs, type Decision, type EntryState, type HandOutRequest, type RefreshPolicy } from "../src/refresh-policy";
 
 const MIN = 60_000;
 const NOW = Date.parse("2026-01-01T12:00:00Z");
@@ -7,6 +7,8 @@ const L5: HandOutRequest = { lifetimeMs: 5 * MIN, maxWaitMs: Infinity, ifHeld: "
 const GITPOD: RefreshPolicy = { opportunistic: true, horizonMs: undefined, drain: false };
 const HORIZON_DRAIN: RefreshPolicy = { opportunistic: true, horizonMs: 20 * MIN, drain: true };
 const OFF: RefreshPolicy = { opportunistic: false, drain: false };
+const NO_EARLY_DRAIN: RefreshPolicy = { ...HORIZON_DRAIN, earlyDrain: null };
+const SEC = 1_000;
 const REVOKES = { revokesOnRefresh: true };
 const KEEPS = { revokesOnRefresh: false };
 
@@ -54,6 +56,17 @@ const rows: Row[] = [
   { situation: "draining, request would extend the reservation: wait", entry: entry(30, 3, { draining: true }), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 3 * MIN } },
   { situation: "draining, would extend, cannot wait: hand out and extend", entry: entry(30, 3, { draining: true }), request: { ...L5, maxWaitMs: 0 }, policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
   { situation: "expiry exactly now + L covers", entry: entry(5), policy: OFF, expected: { action: "reuse", label: "false", extendReservation: true } },
+  // Early drain (on by default with drain and a horizon): ramp from 0 s at 20 min left to 60 s at 10 min left.
+  { situation: "early drain: 9 min left, held for 30 s more (allowance 60 s): wait, then the drained refresh", entry: entry(9, 0.5), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 30 * SEC } },
+  { situation: "early drain: 9 min left, held for 90 s more (allowance 60 s): reuse, reserved", entry: entry(9, 1.5), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain: 15 min left (allowance 30 s), held for 24 s more: wait", entry: entry(15, 0.4), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 24 * SEC } },
+  { situation: "early drain: 15 min left (allowance 30 s), held for 36 s more: reuse, reserved", entry: entry(15, 0.6), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain: never waits longer than the caller's maxWaitMs (reuse instead, no error)", entry: entry(9, 0.5), request: { ...L5, maxWaitMs: 10 * SEC }, policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain off (null): a short hold within the horizon is reused, reserved", entry: entry(9, 0.5), policy: NO_EARLY_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain needs drain: drain off reuses, reserved", entry: entry(9, 0.5), policy: { ...HORIZON_DRAIN, drain: false }, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain needs a horizon: Gitpod's rule + drain reuses, reserved", entry: entry(9, 0.5), policy: { ...GITPOD, drain: true }, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain: outside the horizon nothing changes", entry: entry(25, 0.1), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "early drain: a custom ramp (180 s from 6 min left)", entry: entry(6, 2.5), policy: { ...HORIZON_DRAIN, earlyDrain: { rampToMs: 180 * SEC, rampEndMs: 6 * MIN } }, expected: { action: "wait", label: "false", untilMs: NOW + 2.5 * MIN } },
 ];
 
 describe("decide(): the refresh decision table", () => {
@@ -72,6 +85,26 @@ describe("decide(): the refresh decision table", () => {
         }
       }
     }
+  });
+});
+
+describe("earlyDrainWaitMs(): the ramp", () => {
+  const table: [remainingMin: number, expectedMs: number][] = [
+    [25, 0],
+    [20, 0],
+    [17.5, 15 * SEC],
+    [15, 30 * SEC],
+    [10, 60 * SEC],
+    [3, 60 * SEC],
+  ];
+  for (const [remaining, expected] of table) {
+    it(`${remaining} min left, horizon 20 → ${expected / SEC} s`, () => {
+      expect(earlyDrainWaitMs(remaining * MIN, 20 * MIN, DEFAULT_EARLY_DRAIN)).to.equal(expected);
+    });
+  }
+
+  it("a horizon at or below the ramp's end allows the full wait at once", () => {
+    expect(earlyDrainWaitMs(8 * MIN, 10 * MIN, DEFAULT_EARLY_DRAIN)).to.equal(60 * SEC);
   });
 });
 

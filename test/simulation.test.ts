@@ -5,7 +5,7 @@ import { Prng, deriveSeed } from "../src/simulation/prng";
 import { formatReport } from "../src/simulation/report";
 import { floorRefreshes, runSimulation, type SimulationParams, type SimulationResults } from "../src/simulation/run-simulation";
 import { SimulatedStore } from "../src/simulation/simulated-store";
-import { MINUTE_MS, USER_KINDS, assignKinds, type SimRequest } from "../src/simulation/user-kinds";
+import { DAY_MS, HOUR_MS, MINUTE_MS, USER_KINDS, WORKLOAD_MIX, assignKinds, generateRequests, initialExpiries, type SimRequest } from "../src/simulation/user-kinds";
 
 // 100 users × 2 weekdays: 30 idle, 45 normal, 20 heavy, 5 bots — small enough to run in well under a second per policy.
 const SMALL: SimulationParams = { users: 100, days: 2, seed: 42 };
@@ -70,10 +70,85 @@ describe("refresh-policy simulation", () => {
       expect(store.state(0, 10_000).reservedUntilMs).to.equal(undefined);
     });
 
+    it("the floor counts a stored token that is still valid at the start", () => {
+      const api = (atMin: number): SimRequest => ({ atMs: atMin * MINUTE_MS, type: "api", lifetimeMs: 5 * MINUTE_MS, releaseAfterMs: 0 });
+      // The stored token expires at 30: requests at 10 and 25 are covered, 26 is not.
+      expect(floorRefreshes([api(10), api(25), api(26)], 30 * MINUTE_MS)).to.equal(1);
+      expect(floorRefreshes([api(10), api(25), api(26)])).to.equal(1);
+      expect(floorRefreshes([api(10), api(25)], 30 * MINUTE_MS)).to.equal(0);
+    });
+
     it("the floor refreshes lazily: once per 60 minutes of covered requests", () => {
       const api = (atMin: number): SimRequest => ({ atMs: atMin * MINUTE_MS, type: "api", lifetimeMs: 5 * MINUTE_MS, releaseAfterMs: 0 });
       // 0 → token until 60; 54 still fits (54+5 ≤ 60); 56 does not → 2nd token until 116; 110 fits; 112 does not.
       expect(floorRefreshes([api(0), api(54), api(56), api(110), api(112)])).to.equal(3);
+    });
+  });
+
+  describe("the scattered workload", () => {
+    it("1000 users split into 500 idle, 350 normal, 130 heavy and 20 continuous users", () => {
+      const kinds = assignKinds(1000, WORKLOAD_MIX.scattered);
+      expect(USER_KINDS.map((k) => kinds.filter((x) => x === k).length)).to.deep.equal([500, 350, 130, 20]);
+    });
+
+    it("continuous users request every 2-4 minutes around the clock: always within the 5-minute lifetime", () => {
+      const requests = generateRequests("bot", 7, 42, 0, "scattered");
+      const gaps = requests.slice(1).map((r, i) => r.atMs - requests[i].atMs);
+      expect(Math.min(...gaps)).to.be.at.least(2 * MINUTE_MS - 1);
+      expect(Math.max(...gaps)).to.be.at.most(4 * MINUTE_MS + 1);
+      expect(requests.some((r) => r.atMs >= 5 * DAY_MS), "they work on weekends too").to.equal(true);
+    });
+
+    it("humans request only on weekdays, inside a 9-hour working day, not in sessions", () => {
+      for (const kind of ["normal", "heavy"] as const) {
+        const requests = generateRequests(kind, 7, 42, 3, "scattered");
+        expect(requests.every((r) => r.atMs < 5 * DAY_MS), `${kind}: no weekend`).to.equal(true);
+        const byDay = new Map<number, number[]>();
+        for (const r of requests) byDay.set(Math.floor(r.atMs / DAY_MS), [...(byDay.get(Math.floor(r.atMs / DAY_MS)) ?? []), r.atMs]);
+        for (const times of byDay.values()) expect(Math.max(...times) - Math.min(...times)).to.be.at.most(9 * HOUR_MS);
+      }
+    });
+
+    it("stored tokens start part-way through their hour; in the sessions workload they start expired", () => {
+      const scattered = initialExpiries("scattered", 200, 42);
+      expect(scattered.every((e) => e >= 0 && e <= HOUR_MS)).to.equal(true);
+      expect(new Set(scattered).size).to.be.greaterThan(150);
+      expect(initialExpiries("sessions", 3, 42)).to.deep.equal([-1, -1, -1]);
+    });
+
+    it("is deterministic, and horizon 20 + drain breaks nothing and every hand-out covers its lifetime", () => {
+      const params: SimulationParams = { ...SMALL, workload: "scattered", policies: ["cover-only", "h20-drain", "h20-early", "h20-drain-release"] };
+      const first = runSimulation(params);
+      expect(runSimulation(params)).to.deep.equal(first);
+      expect(first.params.workload).to.equal("scattered");
+      expect(policy(first, "cover-only").total.refreshes).to.equal(first.floor.total.refreshes);
+      for (const p of first.policies.slice(1)) {
+        expect(p.total.broken, p.id).to.equal(0);
+        expect(p.total.shortHandOuts + p.total.failed, p.id).to.equal(0);
+      }
+    });
+  });
+
+  describe("early drain", () => {
+    let both: SimulationResults[];
+    before(() => {
+      both = (["sessions", "scattered"] as const).map((workload) => runSimulation({ ...SMALL, workload, policies: ["h20-drain", "h20-early", "h20-early-wait30"] }));
+    });
+
+    it("shortens the mean wait of horizon 20 + drain on both workloads, breaking nothing", () => {
+      for (const results of both) {
+        const before = policy(results, "h20-drain").total;
+        const after = policy(results, "h20-early").total;
+        expect(after.broken, results.params.workload).to.equal(0);
+        expect(after.waitMinutesAvg, results.params.workload).to.be.below(before.waitMinutesAvg);
+      }
+    });
+
+    it("waits at most the caller's bound when it starts a drain early (30 s)", () => {
+      for (const results of both) {
+        const capped = policy(results, "h20-early-wait30").total;
+        expect(capped.waitMinutesMax, results.params.workload).to.be.at.most(0.5);
+      }
     });
   });
 

@@ -4,7 +4,7 @@
  * whether callers release early and whether the store prepares a refresh when a
  * reservation ends.
  */
-import type { ProviderTraits, RefreshPolicy } from "../refresh-policy";
+import type { EarlyDrain, ProviderTraits, RefreshPolicy } from "../refresh-policy";
 import { MINUTE_MS } from "./user-kinds";
 
 /** Bitbucket Data Center: a refresh revokes the old access token at once. */
@@ -26,11 +26,20 @@ export interface PolicySpec {
   wakeOnRelease: boolean;
 }
 
+/** Early drain is off unless the row asks for it (decide()'s default would switch it on). */
 function spec(id: string, description: string, policy: RefreshPolicy, extra: Partial<PolicySpec> = {}): PolicySpec {
-  return { id, description, mode: "decide", policy, release: false, prepare: false, maxWaitMs: Infinity, wakeOnRelease: true, ...extra };
+  return { id, description, mode: "decide", policy: { earlyDrain: null, ...policy }, release: false, prepare: false, maxWaitMs: Infinity, wakeOnRelease: true, ...extra };
 }
 
 const horizons = [15, 20, 30, 45];
+
+/** Early-drain ramps tried: the wait allowance reaches `rampToMs` at `rampEndMs` of remaining life. */
+const RAMP_GENTLE: EarlyDrain = { rampToMs: MINUTE_MS, rampEndMs: 10 * MINUTE_MS };
+const RAMP_STEEP: EarlyDrain = { rampToMs: 3 * MINUTE_MS, rampEndMs: 6 * MINUTE_MS };
+
+function early(horizonMinutes: number, ramp: EarlyDrain): RefreshPolicy {
+  return { opportunistic: true, horizonMs: horizonMinutes * MINUTE_MS, drain: true, earlyDrain: ramp };
+}
 
 /** Rows in report order: baselines, Gitpod, horizon, horizon + drain, release, then our extra candidates. */
 export const POLICIES: readonly PolicySpec[] = [
@@ -68,6 +77,37 @@ export const POLICIES: readonly PolicySpec[] = [
     { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: true },
     { release: true, prepare: true },
   ),
+  ...[12, 15].map((h) =>
+    spec(`h${h}-drain-release-prepare`, `extra: horizon ${h} + drain + early release + prepared refresh`, { opportunistic: true, horizonMs: h * MINUTE_MS, drain: true }, { release: true, prepare: true }),
+  ),
+  spec("h20-early", "horizon 20 + drain + early drain (wait ≤ 0→60 s, ramped over 20→10 min left)", early(20, RAMP_GENTLE)),
+  spec("h18-early", "horizon 18 + drain + early drain (wait ≤ 0→60 s, ramped over 18→10 min left)", early(18, RAMP_GENTLE)),
+  spec("h15-early", "horizon 15 + drain + early drain (wait ≤ 0→60 s, ramped over 15→10 min left)", early(15, RAMP_GENTLE)),
+  spec("h15-early-steep", "horizon 15 + drain + early drain (wait ≤ 0→180 s, ramped over 15→6 min left)", early(15, RAMP_STEEP)),
+  spec("h18-early-release", "horizon 18 + drain + early drain + early release", early(18, RAMP_GENTLE), { release: true }),
+  spec("h20-early-release", "horizon 20 + drain + early drain + early release", early(20, RAMP_GENTLE), { release: true }),
+  spec("h20-early-wait30", "horizon 20 + drain + early drain, callers wait at most 30 s (else TokenHeldError: failed)", early(20, RAMP_GENTLE), { maxWaitMs: 30_000 }),
+  spec("h20-drain-wait30", "horizon 20 + drain, callers wait at most 30 s (else TokenHeldError: failed)", { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: true }, { maxWaitMs: 30_000 }),
+  spec("h18-early-wait30", "horizon 18 + drain + early drain, callers wait at most 30 s (else TokenHeldError: failed)", early(18, RAMP_GENTLE), { maxWaitMs: 30_000 }),
+];
+
+/** The policies `npm run simulate` runs by default on every workload and seed (the README's table). */
+export const README_POLICIES: readonly string[] = [
+  "every-request",
+  "cover-only",
+  "gitpod",
+  "h20",
+  "h20-drain",
+  "h20-early",
+  "h18-early",
+  "h15-early-steep",
+  "h20-drain-wait30",
+  "h20-drain-release",
+  "h20-early-release",
+  "h18-early-release",
+  "h15-drain-release",
+  "h12-drain-release-prepare",
+  "gitpod-release",
 ];
 
 /** Looks policies up by id; throws on an unknown id so a typo in a CLI flag or a test is loud. */

@@ -2,7 +2,7 @@
  * Plain-text tables for `npm run simulate`. Deterministic: no timestamps, fixed number formats.
  */
 import type { Metrics, SimulationResults } from "./run-simulation";
-import { KIND_DESCRIPTIONS, USER_KINDS } from "./user-kinds";
+import { USER_KINDS, kindDescriptions } from "./user-kinds";
 
 interface Column {
   title: string;
@@ -40,7 +40,7 @@ export function formatReport(results: SimulationResults): string {
   const out: string[] = [];
   out.push("Refresh-policy simulation");
   out.push(
-    `seed=${params.seed} users=${params.users} days=${params.days} ` +
+    `workload=${params.workload} seed=${params.seed} users=${params.users} days=${params.days} ` +
       `(idle=${params.kindCounts.idle} normal=${params.kindCounts.normal} heavy=${params.kindCounts.heavy} bot=${params.kindCounts.bot}) ` +
       `requests=${params.requests}`,
   );
@@ -49,10 +49,10 @@ export function formatReport(results: SimulationResults): string {
       `lifetime L: workspace start ${params.lifetimeMinutes.workspace} min, API call ${params.lifetimeMinutes.api} min`,
   );
   out.push(`release: ${params.releaseModel}`);
-  out.push(`reproduce: npm run simulate -- --users ${params.users} --days ${params.days} --seed ${params.seed}`);
+  out.push(`reproduce: npm run simulate -- --users ${params.users} --days ${params.days} --seed ${params.seed} --workloads ${params.workload}`);
   out.push("");
   out.push("User kinds:");
-  for (const kind of USER_KINDS) out.push(`  ${kind.padEnd(6)} ${KIND_DESCRIPTIONS[kind]}`);
+  for (const kind of USER_KINDS) out.push(`  ${kind.padEnd(6)} ${kindDescriptions(params.workload)[kind]}`);
   out.push("");
   out.push(`Floor: ${floor.total.perUserDay.toFixed(2)} refreshes/user-day (${floor.total.refreshes} in total) — ${floor.method}`);
   out.push(`  per kind: ${USER_KINDS.map((k) => `${k} ${floor.byKind[k].perUserDay.toFixed(2)}`).join(", ")}`);

@@ -13,24 +13,30 @@ import { EventQueue } from "./event-queue";
 import { BITBUCKET_DC, selectPolicies, type PolicySpec } from "./policies";
 import { SimulatedStore, TOKEN_LIFETIME_MS, type Revocation } from "./simulated-store";
 import {
-  DEFAULT_MIX,
   LIFETIME_MS,
   MINUTE_MS,
   USER_KINDS,
+  WORKLOAD_MIX,
   assignKinds,
   generateRequests,
+  initialExpiries,
   type SimRequest,
   type UserKind,
+  type Workload,
 } from "./user-kinds";
 
 export interface SimulationParams {
   users: number;
   days: number;
   seed: number;
-  /** Relative weights of the kinds; default 300/450/200/50. */
+  /** The arrival model (default "sessions"); see WORKLOADS. */
+  workload?: Workload;
+  /** Relative weights of the kinds; default: the workload's mix (sessions 300/450/200/50, scattered 500/350/130/20). */
   mix?: Readonly<Record<UserKind, number>>;
   /** Policy ids to run (default: all, in report order). */
   policies?: readonly string[];
+  /** Policies not in the catalogue (parameter sweeps); when given, `policies` is ignored. */
+  specs?: readonly PolicySpec[];
 }
 
 /** Injected so a test can prove the simulation really goes through decide() (wrap it in a spy). */
@@ -86,6 +92,10 @@ export interface PolicyResult {
   /** null = whenever unreserved (Gitpod's rule). */
   horizonMinutes: number | null;
   drain: boolean;
+  /** The early-drain ramp, null = off. */
+  earlyDrain: { rampToSeconds: number; rampEndMinutes: number } | null;
+  /** The waiters' bound; null = as long as the drain takes. */
+  maxWaitSeconds: number | null;
   release: boolean;
   prepare: boolean;
   wakeOnRelease: boolean;
@@ -98,6 +108,7 @@ export interface SimulationResults {
     users: number;
     days: number;
     seed: number;
+    workload: Workload;
     mix: Record<UserKind, number>;
     kindCounts: Record<UserKind, number>;
     provider: string;
@@ -176,6 +187,8 @@ type SimEvent =
 interface Population {
   kinds: UserKind[];
   requests: SimRequest[][];
+  /** Each user's stored token's expiry at time 0. */
+  initialExpiresAtMs: number[];
 }
 
 /**
@@ -185,8 +198,8 @@ interface Population {
  * That is exactly "cover-only"; the floor ignores reservations, so no policy that never breaks one
  * can beat it.
  */
-export function floorRefreshes(requests: readonly SimRequest[]): number {
-  let expiresAtMs = -Infinity;
+export function floorRefreshes(requests: readonly SimRequest[], initialExpiresAtMs = -Infinity): number {
+  let expiresAtMs = initialExpiresAtMs;
   let refreshes = 0;
   for (const r of requests) {
     if (expiresAtMs < r.atMs + r.lifetimeMs) {
@@ -200,7 +213,7 @@ export function floorRefreshes(requests: readonly SimRequest[]): number {
 function runPolicy(spec: PolicySpec, population: Population, decide: typeof realDecide): RawMetrics[] {
   const users = population.kinds.length;
   const raw = population.kinds.map(() => emptyRaw());
-  const store = new SimulatedStore(users);
+  const store = new SimulatedStore(users, population.initialExpiresAtMs);
   const queue = new EventQueue<SimEvent>();
   const waiters: Pending[][] = population.kinds.map(() => []);
   const needHoldEvents = (spec.release && spec.wakeOnRelease) || spec.prepare;
@@ -364,15 +377,20 @@ function validate(params: SimulationParams): void {
  */
 export function runSimulation(params: SimulationParams, deps: SimulationDeps = { decide: realDecide }): SimulationResults {
   validate(params);
-  const specs = selectPolicies(params.policies);
-  const mix = { ...(params.mix ?? DEFAULT_MIX) };
+  const specs = params.specs ? [...params.specs] : selectPolicies(params.policies);
+  const workload = params.workload ?? "sessions";
+  const mix = { ...(params.mix ?? WORKLOAD_MIX[workload]) };
   const kinds = assignKinds(params.users, mix);
-  const population: Population = { kinds, requests: kinds.map((kind, user) => generateRequests(kind, params.days, params.seed, user)) };
+  const population: Population = {
+    kinds,
+    requests: kinds.map((kind, user) => generateRequests(kind, params.days, params.seed, user, workload)),
+    initialExpiresAtMs: initialExpiries(workload, params.users, params.seed),
+  };
 
   const byKindOf = <T>(make: (kind: UserKind) => T): Record<UserKind, T> =>
     Object.fromEntries(USER_KINDS.map((kind) => [kind, make(kind)])) as Record<UserKind, T>;
   const kindCounts = byKindOf((kind) => kinds.filter((k) => k === kind).length);
-  const floors = population.requests.map(floorRefreshes);
+  const floors = population.requests.map((requests, user) => floorRefreshes(requests, population.initialExpiresAtMs[user]));
   const floorByKind = byKindOf((kind) => floors.reduce((sum, f, user) => (kinds[user] === kind ? sum + f : sum), 0));
   const floorTotal = floors.reduce((sum, f) => sum + f, 0);
 
@@ -389,6 +407,8 @@ export function runSimulation(params: SimulationParams, deps: SimulationDeps = {
       opportunistic: spec.policy.opportunistic,
       horizonMinutes: spec.policy.horizonMs === undefined ? null : spec.policy.horizonMs / MINUTE_MS,
       drain: spec.policy.drain,
+      earlyDrain: spec.policy.earlyDrain ? { rampToSeconds: spec.policy.earlyDrain.rampToMs / 1000, rampEndMinutes: spec.policy.earlyDrain.rampEndMs / MINUTE_MS } : null,
+      maxWaitSeconds: Number.isFinite(spec.maxWaitMs) ? spec.maxWaitMs / 1000 : null,
       release: spec.release,
       prepare: spec.prepare,
       wakeOnRelease: spec.wakeOnRelease,
@@ -402,6 +422,7 @@ export function runSimulation(params: SimulationParams, deps: SimulationDeps = {
       users: params.users,
       days: params.days,
       seed: params.seed,
+      workload,
       mix,
       kindCounts,
       provider: "Bitbucket Data Center (refresh revokes the old access token at once)",

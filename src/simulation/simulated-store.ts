@@ -45,9 +45,12 @@ export class SimulatedStore {
   private readonly entries: Entry[];
   private nextTokenId = 1;
 
-  /** Every user starts with a stored, refreshable token that has already expired (the last login was days ago). */
-  constructor(users: number) {
-    this.entries = Array.from({ length: users }, () => ({ tokenId: 0, expiresAtMs: -1, draining: false, holds: [] }));
+  /**
+   * Every user starts with a stored, refreshable token, by default one that has already expired (the
+   * last login was days ago); `initialExpiresAtMs[user]` starts it part-way through its hour instead.
+   */
+  constructor(users: number, initialExpiresAtMs?: readonly number[]) {
+    this.entries = Array.from({ length: users }, (_, user) => ({ tokenId: 0, expiresAtMs: initialExpiresAtMs?.[user] ?? -1, draining: false, holds: [] }));
   }
 
   /** The entry as decide() sees it at nowMs; drops holds that are over. */

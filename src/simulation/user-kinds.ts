@@ -27,16 +27,45 @@ export interface SimRequest {
   releaseAfterMs: number;
 }
 
+/**
+ * Two arrival models, so that no policy is tuned to one of them:
+ * - "sessions": humans work in sessions (clustered requests), a little on weekends; every stored token has expired at the start.
+ * - "scattered": humans' requests are scattered over a 9-hour working day, no weekends; continuous
+ *   users request every 2-4 minutes (always reserved without early release); every token starts
+ *   part-way through its hour.
+ */
+export const WORKLOADS = ["sessions", "scattered"] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
 /** The default population: 30 % idle, 45 % normal, 20 % heavy, 5 % bots. */
 export const DEFAULT_MIX: Readonly<Record<UserKind, number>> = { idle: 300, normal: 450, heavy: 200, bot: 50 };
 
-/** What each kind does; shown in the report so that a reader can judge the model. */
+/** Each workload's population mix. */
+export const WORKLOAD_MIX: Readonly<Record<Workload, Readonly<Record<UserKind, number>>>> = {
+  sessions: DEFAULT_MIX,
+  scattered: { idle: 500, normal: 350, heavy: 130, bot: 20 },
+};
+
+/** What each kind does in the "sessions" workload; shown in the report so that a reader can judge the model. */
 export const KIND_DESCRIPTIONS: Readonly<Record<UserKind, string>> = {
   idle: "weekday: 35 % chance of one session (workspace start + Poisson(1) API calls within 15 min); weekend 5 %",
   normal: "weekday: Poisson(3) sessions of 20-90 min in a 9 h day (workspace start, API call every ~6 min, 30 % a 2nd start); weekend Poisson(0.2)",
   heavy: "weekday: 9-11 h active, API call every ~2 min (Poisson), Poisson(12) workspace starts; weekend 30 % chance of a 3 h block",
   bot: "around the clock: a request every m×U(0.5,1.5) min, m per bot in 2-6 min; 15 % are workspace starts",
 };
+
+/** The same for the "scattered" workload. */
+export const SCATTERED_KIND_DESCRIPTIONS: Readonly<Record<UserKind, string>> = {
+  idle: "weekdays only: Poisson(1) requests scattered over a 9 h day (40 % workspace starts)",
+  normal: "weekdays only: Poisson(30) requests scattered over a 9 h day (~1 per 18 min; 15 % workspace starts)",
+  heavy: "weekdays only: Poisson(200) requests scattered over a 9 h day (~1 per 2.7 min; 10 % workspace starts)",
+  bot: "continuous, around the clock: a request every U(2,4) min (shorter than the 5-min lifetime); 15 % workspace starts",
+};
+
+/** Kind descriptions of a workload. */
+export function kindDescriptions(workload: Workload): Readonly<Record<UserKind, string>> {
+  return workload === "sessions" ? KIND_DESCRIPTIONS : SCATTERED_KIND_DESCRIPTIONS;
+}
 
 /** Splits `users` by the mix's proportions (largest remainder), kinds in a fixed order. */
 export function assignKinds(users: number, mix: Readonly<Record<UserKind, number>> = DEFAULT_MIX): UserKind[] {
@@ -103,17 +132,51 @@ function botRequests(rng: Prng, out: SimRequest[], endMs: number): void {
   }
 }
 
+/** "scattered": `count` requests at uniform times in the user's 9-hour working day. */
+function scatteredDay(rng: Prng, out: SimRequest[], dayStartMs: number, workStartMs: number, count: number, workspaceShare: number): void {
+  for (let i = 0; i < count; i++) out.push(request(rng, dayStartMs + workStartMs + rng.uniform(0, 9 * HOUR_MS), rng.chance(workspaceShare) ? "workspace" : "api"));
+}
+
+const SCATTERED_PER_DAY: Readonly<Record<Exclude<UserKind, "bot">, { mean: number; workspaceShare: number }>> = {
+  idle: { mean: 1, workspaceShare: 0.4 },
+  normal: { mean: 30, workspaceShare: 0.15 },
+  heavy: { mean: 200, workspaceShare: 0.1 },
+};
+
+function scatteredRequests(kind: UserKind, rng: Prng, out: SimRequest[], days: number): void {
+  if (kind === "bot") {
+    for (let t = rng.uniform(0, 4 * MINUTE_MS); t < days * DAY_MS; t += rng.uniform(2, 4) * MINUTE_MS) out.push(request(rng, t, rng.chance(0.15) ? "workspace" : "api"));
+    return;
+  }
+  const workStartMs = rng.uniform(7, 10) * HOUR_MS;
+  const { mean, workspaceShare } = SCATTERED_PER_DAY[kind];
+  for (let day = 0; day < days; day++) {
+    if (isWeekday(day)) scatteredDay(rng, out, day * DAY_MS, workStartMs, rng.poisson(mean), workspaceShare);
+  }
+}
+
+/**
+ * Where each user's stored token starts: "sessions" — expired (the last login was days ago);
+ * "scattered" — part-way through its hour (expiry uniform in the first 60 minutes).
+ */
+export function initialExpiries(workload: Workload, users: number, seed: number): number[] {
+  if (workload === "sessions") return Array<number>(users).fill(-1);
+  return Array.from({ length: users }, (_, user) => Math.round(new Prng(deriveSeed(seed, user, 2)).uniform(0, HOUR_MS)));
+}
+
 /**
  * All requests of one user over `days`, sorted by time.
  *
  * @example
  * generateRequests("heavy", 7, 42, 17).length; // ≈ 1,600 (a heavy user's week)
  */
-export function generateRequests(kind: UserKind, days: number, seed: number, userIndex: number): SimRequest[] {
+export function generateRequests(kind: UserKind, days: number, seed: number, userIndex: number, workload: Workload = "sessions"): SimRequest[] {
   const rng = new Prng(deriveSeed(seed, userIndex, 1));
   const out: SimRequest[] = [];
   const endMs = days * DAY_MS;
-  if (kind === "bot") {
+  if (workload === "scattered") {
+    scatteredRequests(kind, rng, out, days);
+  } else if (kind === "bot") {
     botRequests(rng, out, endMs);
   } else {
     const workStartMs = rng.uniform(7, 10) * HOUR_MS; // the user's usual start of the working day
