@@ -1,28 +1,22 @@
-import { execFile } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import { expect } from "chai";
+import { scmTokenServiceMigrations } from "../../migrations";
+import { npm, packedLibrary, ROOT, sh, TSC } from "./packed-tarball";
 
 /*
- * The published package, as a consumer gets it: build, `npm pack`, install the tarball into a
- * fresh project, then use it from CommonJS, from ESM, from TypeScript and through its `bin`.
+ * The published package, as a consumer gets it: build, `npm pack` (packed-tarball.ts), install the
+ * tarball into a fresh project with sql.js (an optional peer: the embedded database these scripts
+ * use), then use it from CommonJS, from ESM, from TypeScript and through its `bin`.
  *
- * The build goes into a staging directory (tsc --outDir) with a copy of package.json, README.md and
- * LICENSE, and `npm pack --ignore-scripts` packs that: the tarball then holds exactly what a clean
- * `npm run build` produces — never stale files left in ./dist by other work — and prepack's second
- * build is skipped. Installing: `npm install --offline` from the local npm cache (warm, because this
- * project was installed), else `--prefer-offline`, else the tarball is extracted into
- * node_modules/scm-token-service with its runtime dependencies symlinked from this project's
- * node_modules. The path taken is printed. PACK_TEST_INSTALL=extract forces the last way (a machine
- * without an npm cache); PACK_TEST_INSTALL=prefer-offline starts with the second.
+ * Installing: `npm install --offline` from the local npm cache (warm, because this project was
+ * installed), else `--prefer-offline`, else the tarball is extracted into
+ * node_modules/scm-token-service with its runtime and peer dependencies symlinked from this
+ * project's node_modules. The path taken is printed. PACK_TEST_INSTALL=extract forces the last way
+ * (a machine without an npm cache); PACK_TEST_INSTALL=prefer-offline starts with the second.
+ * Other majors of the peers are tried by consumers.test.ts.
  */
-
-const ROOT = resolve(__dirname, "../..");
-const run = promisify(execFile);
-const sh = (file: string, args: string[], cwd: string, timeout = 60_000) => run(file, args, { cwd, timeout, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, DATABASE_URL: "" } });
-const npm = (args: string[], cwd: string, timeout?: number) => sh(process.platform === "win32" ? "npm.cmd" : "npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], cwd, timeout);
 
 const CJS = `
 const { randomBytes } = require("node:crypto");
@@ -79,10 +73,6 @@ export async function typed(options: TokenServiceOptions): Promise<Token | undef
 }
 `;
 
-interface PackedFile {
-  path: string;
-}
-
 describe("the published package (npm pack → install → use)", function () {
   this.timeout(120_000);
   let work: string;
@@ -91,22 +81,13 @@ describe("the published package (npm pack → install → use)", function () {
   let installPath: string;
 
   before(async function () {
-    work = mkdtempSync(join(tmpdir(), "scm-token-pack-"));
-    const stage = join(work, "stage");
-    mkdirSync(stage);
-    // npx tsc -p tsconfig.build.json, into the staging directory.
-    await sh(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", join(stage, "dist")], ROOT, 90_000).catch((e: { stdout?: string; message: string }) => {
-      throw new Error(`the build failed (npx tsc -p tsconfig.build.json):\n${e.stdout ?? e.message}`);
-    });
-    for (const file of ["package.json", "README.md", "LICENSE"]) if (existsSync(join(ROOT, file))) cpSync(join(ROOT, file), join(stage, file));
-    const packed = JSON.parse((await npm(["pack", "--ignore-scripts", "--json", "--pack-destination", work], stage)).stdout) as { filename: string; files: PackedFile[] }[];
-    files = packed[0].files.map((f) => f.path);
-    const tarball = join(work, packed[0].filename);
-
+    const library = await packedLibrary();
+    files = library.files;
+    work = mkdtempSync(join(tmpdir(), "scm-token-pack-consumer-"));
     consumer = join(work, "consumer");
     mkdirSync(consumer);
     writeFileSync(join(consumer, "package.json"), JSON.stringify({ name: "consumer", version: "1.0.0", private: true }));
-    installPath = await install(tarball, consumer);
+    installPath = await install(library.tarball, consumer);
     console.log(`      (installed with: ${installPath})`);
   });
 
@@ -171,7 +152,7 @@ describe("the published package (npm pack → install → use)", function () {
         join(consumer, "tsconfig.json"),
         JSON.stringify({ compilerOptions: { module: "node20", target: "ES2022", strict: true, noEmit: true, skipLibCheck: true, types: [], typeRoots: [] }, files: ["typed.cts", "typed.mts"] }),
       );
-      const result = await sh(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", "."], consumer).catch((e: { stdout: string }) => ({ stdout: e.stdout, failed: true }));
+      const result = await sh(process.execPath, [TSC, "-p", "."], consumer).catch((e: { stdout: string }) => ({ stdout: e.stdout, failed: true }));
       expect(result.stdout, "tsc errors").to.equal("");
     });
 
@@ -181,7 +162,7 @@ describe("the published package (npm pack → install → use)", function () {
       const help = await sh(bin, ["--help"], consumer);
       expect(help.stdout).to.include("Usage: scm-token-service").and.include("rotate-keys");
       const migrated = await sh(bin, ["migrate", "run", "--database-url", `sqljs:${join(consumer, "tokens.sqlite")}`], consumer);
-      expect(migrated.stdout).to.include("Applied 2 migration(s)");
+      expect(migrated.stdout).to.include(`Applied ${scmTokenServiceMigrations.length} migration(s)`);
     });
   });
 });
@@ -192,7 +173,7 @@ async function install(tarball: string, consumer: string): Promise<string> {
   const modes = forced === "extract" ? [] : forced === "prefer-offline" ? ["--prefer-offline"] : ["--offline", "--prefer-offline"];
   for (const mode of modes) {
     try {
-      await npm(["install", mode, tarball], consumer, 45_000);
+      await npm(["install", mode, tarball, `sql.js@${rootVersion("sql.js")}`], consumer, 45_000);
       return `npm install ${mode}`;
     } catch {
       // try the next way
@@ -201,13 +182,18 @@ async function install(tarball: string, consumer: string): Promise<string> {
   const target = join(consumer, "node_modules", "scm-token-service");
   mkdirSync(target, { recursive: true });
   await sh("tar", ["-xzf", tarball, "-C", target, "--strip-components=1"], consumer);
-  const pkg = JSON.parse(readFileSync(join(target, "package.json"), "utf8")) as { dependencies?: Record<string, string>; bin?: Record<string, string> };
-  for (const dep of Object.keys(pkg.dependencies ?? {})) {
+  const pkg = JSON.parse(readFileSync(join(target, "package.json"), "utf8")) as { dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; bin?: Record<string, string> };
+  const peers = Object.keys(pkg.peerDependencies ?? {}).filter((dep) => existsSync(join(ROOT, "node_modules", dep)));
+  for (const dep of [...Object.keys(pkg.dependencies ?? {}), ...peers]) {
     const link = join(consumer, "node_modules", dep);
     mkdirSync(resolve(link, ".."), { recursive: true });
     symlinkSync(join(ROOT, "node_modules", dep), link, "dir");
   }
   mkdirSync(join(consumer, "node_modules", ".bin"), { recursive: true });
   for (const [name, file] of Object.entries(pkg.bin ?? {})) symlinkSync(join(target, file), join(consumer, "node_modules", ".bin", name));
-  return "extracted tarball + dependencies symlinked from this project's node_modules";
+  return "extracted tarball + dependencies and peers symlinked from this project's node_modules";
+}
+
+function rootVersion(dep: string): string {
+  return (JSON.parse(readFileSync(join(ROOT, "node_modules", dep, "package.json"), "utf8")) as { version: string }).version;
 }
