@@ -137,7 +137,7 @@ for (const kind of dbKinds()) {
             : input.shape === "snake-case" ? { ...fields, refresh_token: refreshToken ?? "x", expires_in: 3600 }
             : fields;
 
-          const shapeVerdict = input.shape === "object" ? "valid" : optionsBagVerdict(token, STORE_KEYS);
+          const shapeVerdict = input.shape === "object" ? "valid" : input.shape === "null" ? "invalid" : optionsBagVerdict(token, STORE_KEYS);
           const { verdict, args } = combine([
             { name: "userId", verdict: userIdVerdict(userId) },
             { name: "host", verdict: host === w.hosts[1] ? "valid" : "invalid" },

@@ -232,7 +232,7 @@ for (const kind of dbKinds()) {
               ? { verdict: bag, args: ["options", ...unknownKeys(options, ["batchSize", "maxBatches"])] }
               : combine([
                   { name: "batchSize", verdict: positiveIntegerVerdict(o.batchSize, 100_000) },
-                  { name: "maxBatches", verdict: positiveIntegerVerdict(o.maxBatches, Number.MAX_SAFE_INTEGER, true) },
+                  { name: "maxBatches", verdict: positiveIntegerVerdict(o.maxBatches, Number.POSITIVE_INFINITY, true) },
                 ]);
           return {
             label: `reapExpired(${show(options)})`,
