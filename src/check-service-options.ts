@@ -50,6 +50,7 @@ export function checkServiceOptions(options: TokenServiceOptions): CheckedServic
   }
   checkObjectOption(options, "options", TOKEN_SERVICE_OPTION_KEYS);
   checkProviders(options.providers);
+  checkInterface(options.dataSource, "dataSource", ["query", "getRepository"], "an initialised TypeORM DataSource");
   checkInterface(options.logger, "logger", ["debug", "info", "warn", "error"], "a pino-compatible logger");
   checkInterface(options.clock, "clock", ["now", "sleep"], "a Clock { now(), sleep(ms) }");
   checkInterface(options.flags, "flags", ["getFlags"], "a FeatureFlags (StaticFeatureFlags, LaunchDarklyFeatureFlags, or your own getFlags(userId))");

@@ -12,6 +12,7 @@ import type { StoredEntry, TokenStore } from "./storage/token-store";
 import { REUSE_MODES, Token, type HandOutRef, type StoreTokenInput } from "./token";
 import type { TokenCrypto } from "./token-crypto";
 import { checkNumberArgument, checkObjectArgument, describeValue } from "./check-option";
+import { disconnectHosts, type DisconnectResult } from "./oauth/disconnect";
 import { checkHost, checkLifetimeMinutes, checkMaxWaitMs, checkOneOf, checkOptionalDate, checkOptionalString, checkScopes, checkSecretString, checkUserId } from "./validation";
 
 /** Options of one hand-out. */
@@ -211,12 +212,15 @@ export class TokenService {
    */
   async releaseReservation(handOut: Token | HandOutRef): Promise<boolean> {
     const ref = handOut instanceof Token ? handOut.handOut : handOut;
-    if (typeof ref !== "object" || ref === null || typeof ref.entryId !== "string") {
+    // The ref comes back from the caller: only ids this service could have issued reach the database,
+    // and only a configured host reaches a log line or a metric label.
+    if (typeof ref !== "object" || ref === null || !isId(ref.entryId) || typeof ref.host !== "string" || !this.hosts.has(ref.host)) {
       throw new InvalidArgumentError("handOut", "pass the Token (or its handOut) returned by getTokenForHost / getTokenForWorkspaceStart");
     }
     if (ref.holdId === undefined) {
       throw new InvalidArgumentError("handOut", "this hand-out is not releasable: request it with { releasable: true } or use withToken()");
     }
+    if (!isId(ref.holdId)) throw new InvalidArgumentError("handOut", "handOut.holdId is not a hold id this service issued; pass the Token returned by a releasable hand-out");
     if (!(await this.store.deleteHold(ref.holdId))) return false;
     if (!(await this.store.recomputeReservation(ref.entryId, this.clock.now()))) {
       this.logger.warn({ host: ref.host }, "Reservation not lowered after a release (contended); it ends by itself");
@@ -244,8 +248,34 @@ export class TokenService {
   }
 
   /**
+   * The provider configured for `host` (any spelling of the host name).
+   * @throws InvalidArgumentError when no provider has this host
+   */
+  getProvider(host: string): ScmProvider {
+    return this.providers.get(checkHost(host, this.hosts))!;
+  }
+
+  /**
+   * Disconnects a user from one host (or all): deletes the stored tokens, then revokes them at the SCM
+   * where it offers revocation (each provider's `revocation` capability; docs/oauth-lifecycle.md). A
+   * failed revocation never blocks or undoes the deletion: it is logged (never the token), counted in
+   * `scm_token_revocations_total{result="failed"}` and reported in the result.
+   *
+   * @example
+   * const { deleted, hosts } = await service.disconnect("user-1", "gitlab.com");
+   * // hosts: [{ host: "gitlab.com", revocation: "revoked" }]
+   */
+  async disconnect(userId: string, host?: string, options: { timeoutMs?: number } = {}): Promise<DisconnectResult> {
+    checkUserId(userId);
+    const hosts = host === undefined ? [...this.hosts] : [checkHost(host, this.hosts)];
+    checkObjectArgument(options, "options", ["timeoutMs"]);
+    const timeoutMs = options.timeoutMs === undefined ? 10_000 : checkNumberArgument(options.timeoutMs, "timeoutMs", { min: 100, max: 120_000 });
+    return disconnectHosts({ store: this.store, crypto: this.crypto, providers: this.providers, metrics: this.metrics, logger: this.logger, clock: this.clock, timeoutMs }, userId, hosts);
+  }
+
+  /**
    * Deletes the stored tokens of a user (for one host, or all). Returns how many were deleted.
-   * Does not revoke them at the SCM.
+   * Does not revoke them at the SCM: use disconnect() for that.
    */
   async deleteTokens(userId: string, host?: string): Promise<number> {
     checkUserId(userId);
@@ -483,6 +513,11 @@ export class TokenService {
       holdId,
     });
   }
+}
+
+/** An entry or hold id as the store issues them (a UUID); anything else is not ours. */
+function isId(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= 64 && /^[0-9A-Za-z-]+$/.test(value);
 }
 
 function toEntryState(entry: StoredEntry): EntryState {

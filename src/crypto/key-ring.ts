@@ -12,6 +12,7 @@ export interface EncryptionKey {
 
 const FORMAT = "v1";
 const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const KEY_FIELDS = ["id", "key", "primary"];
 
 /**
  * Node's base64 decoder skips characters it does not know and stops at stray padding, so a key
@@ -53,6 +54,10 @@ export class KeyRing {
       if (typeof k?.id !== "string" || !KEY_ID.test(k.id)) {
         throw new ConfigurationError(`encryption key id ${JSON.stringify(k?.id)} is invalid: use 1-64 characters of A-Z a-z 0-9 . _ -`, `encryptionKeys[${i}].id`);
       }
+      const typo = Object.keys(k).find((field) => !KEY_FIELDS.includes(field));
+      if (typo !== undefined) {
+        throw new ConfigurationError(`encryption key "${k.id}" has an unknown field "${typo.slice(0, 40)}" (a typo?); the fields are ${KEY_FIELDS.join(", ")}`, `encryptionKeys[${i}].${typo.slice(0, 40)}`);
+      }
       if (this.#keys.has(k.id)) throw new ConfigurationError(`encryption key id "${k.id}" appears twice in encryptionKeys`, `encryptionKeys[${i}].id`);
       const bytes = decodeKey(k.key);
       if (bytes?.length !== 32) {
@@ -64,6 +69,11 @@ export class KeyRing {
         );
       }
       this.#keys.set(k.id, bytes);
+    }
+    for (const [i, k] of keys.entries()) {
+      if (k.primary !== undefined && typeof k.primary !== "boolean") {
+        throw new ConfigurationError(`encryption key "${k.id}": primary must be true or false (or left out)`, `encryptionKeys[${i}].primary`);
+      }
     }
     const primaries = keys.filter((k) => k.primary);
     if (primaries.length > 1) throw new ConfigurationError(`more than one encryption key is marked primary (${primaries.map((k) => k.id).join(", ")}): mark exactly one`, "encryptionKeys");

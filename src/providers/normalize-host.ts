@@ -3,12 +3,14 @@ import { ConfigurationError } from "../errors";
 const HOST = /^[a-z0-9.-]+(:\d{1,5})?$/;
 
 /**
- * The one spelling of a host: trimmed, lower case, without the DNS root's trailing dot
+ * The one spelling of a host: without surrounding spaces, lower case, without the DNS root's trailing dot
  * ("Bitbucket.Example.com." → "bitbucket.example.com"), so two spellings of one host are one key —
  * for provider lookup and for the duplicate-provider check.
  */
 export function canonicalHost(host: string): string {
-  const match = /^(.*?)\.?(:\d{1,5})?$/.exec(host.trim().toLowerCase())!;
+  // Only ASCII spaces and tabs are trimmed: String.trim would also drop a BOM or a no-break space,
+  // turning a look-alike ("\ufeffhost") into the configured host.
+  const match = /^(.*?)\.?(:\d{1,5})?$/.exec(host.replace(/^[ \t]+|[ \t]+$/g, "").toLowerCase())!;
   return match[1] + (match[2] ?? "");
 }
 
