@@ -16,6 +16,11 @@ export interface RotationOptions {
   onRow?: (outcome: RowOutcome, report: RotationReport) => void;
   /** Test hook: runs between reading a batch's row and writing it (a concurrent writer can go here). */
   beforeWrite?: (row: RotationCandidate) => Promise<void>;
+  /**
+   * Decrypt every row as a real run would, but write nothing: `rotated` then counts the rows a real
+   * run would rotate, and `failedByKeyId` the rows it could not (so a missing key shows up before the run).
+   */
+  dryRun?: boolean;
 }
 
 export type RowOutcome = "rotated" | "skipped_concurrent" | "failed";
@@ -23,8 +28,11 @@ export type RowOutcome = "rotated" | "skipped_concurrent" | "failed";
 export interface RotationReport {
   /** The key every rotated row is now under. */
   targetKeyId: string;
+  /** True when nothing was written (RotationOptions.dryRun): `rotated` counts rows that would be rotated. */
+  dryRun: boolean;
   /** Entries not under the target key when the run started. */
   pendingAtStart: number;
+  /** Rows re-encrypted under the target key (in a dry run: rows that decrypt and would be). */
   rotated: number;
   /** Rows that changed between read and write (a refresh or storeToken won); the next run retries them. */
   skippedConcurrent: number;
@@ -63,6 +71,7 @@ export async function rotateEntryKeys(store: KeyRotationStore, ring: KeyRing, ke
   const crypto = new TokenCrypto(ring);
   const report: RotationReport = {
     targetKeyId: target,
+    dryRun: options.dryRun === true,
     pendingAtStart: await store.countNotUnder(target),
     rotated: 0,
     skippedConcurrent: 0,
@@ -92,7 +101,7 @@ export async function rotateEntryKeys(store: KeyRotationStore, ring: KeyRing, ke
       }
       afterId = row.id;
       handled++;
-      const outcome = await rotateRow(store, crypto, target, keyIds, row, report, options.beforeWrite);
+      const outcome = await rotateRow(store, crypto, target, keyIds, row, report, options);
       options.onRow?.(outcome, report);
     }
     if (batch.length < batchSize) break;
@@ -107,7 +116,7 @@ async function rotateRow(
   keyIds: ReadonlySet<string>,
   row: RotationCandidate,
   report: RotationReport,
-  beforeWrite: RotationOptions["beforeWrite"],
+  options: Pick<RotationOptions, "beforeWrite" | "dryRun">,
 ): Promise<RowOutcome> {
   const reencrypt = (kind: "access" | "refresh", ciphertext: string): string => {
     if (KeyRing.keyIdOf(ciphertext) === target) return ciphertext;
@@ -129,7 +138,11 @@ async function rotateRow(
     if (!keyIds.has(e.keyId) && !report.missingKeyIds.includes(e.keyId)) report.missingKeyIds.push(e.keyId);
     return "failed";
   }
-  await beforeWrite?.(row);
+  if (options.dryRun) {
+    report.rotated++;
+    return "rotated";
+  }
+  await options.beforeWrite?.(row);
   if (await store.replaceCiphertexts(row, access, refresh)) {
     report.rotated++;
     return "rotated";

@@ -173,6 +173,35 @@ for (const kind of dbKinds()) {
       }
     });
 
+    it("--dry-run with a ring that lacks a key: decrypts every row, names the missing key and the row count, exits 1 as the real run does, changes nothing", async () => {
+      const { url, oldKey, newPrimary } = await rotateOn(kind);
+      const lost = newKey("lost-2024");
+      await storeUsers(url, [oldKey], "ok", 3);
+      await storeUsers(url, [lost], "lost", 2);
+      const ring = [newPrimary, oldKey]; // "lost-2024" is not in it
+      const before = await keyIdsByUser(url);
+
+      const dry = await cli(["rotate-keys", "--database-url", url, "--dry-run", "--batch-size", "2"], { env: env(ring) });
+      const real = await cli(["rotate-keys", "--database-url", url], { env: env(ring) });
+      expect(dry.code, dry.stdout + dry.stderr).to.equal(real.code);
+      expect(dry.code).to.equal(1);
+      expect(dry.stdout).to.include('5 token entries are not under the primary key "2026-02" (dry run: nothing changed).');
+      expect(dry.stdout).to.include('Could not decrypt: 2 need key "lost-2024" (not in the ring: add it). A real run would rotate 3, leave those 2 unchanged and exit 1.');
+      expect(real.stdout).to.include('Could not decrypt: 2 need key "lost-2024" (not in the ring: add it).');
+      // The dry run wrote nothing: the rows the real run rotated were still under the old key before it.
+      expect(countUnder(before, "2025-08")).to.equal(3);
+      expectNoSecrets(dry.stdout + dry.stderr, [...secretsOf(ring, []), lost.key]);
+    });
+
+    it("--dry-run with a complete ring: exits 0 and says every entry decrypts; nothing changes", async () => {
+      const { url, oldKey, ring } = await rotateOn(kind);
+      await storeUsers(url, [oldKey], "all", 2);
+      const dry = await cli(["rotate-keys", "--database-url", url, "--dry-run"], { env: env(ring) });
+      expect(dry.code, dry.stderr).to.equal(0);
+      expect(dry.stdout).to.include("Every one of them decrypts with this key ring: a real run would rotate 2.");
+      expect(countUnder(await keyIdsByUser(url), "2025-08")).to.equal(2);
+    });
+
     it("draws a progress bar on a terminal's stderr and keeps stdout to the summary", async () => {
       const { url, oldKey, ring } = await rotateOn(kind);
       await storeUsers(url, [oldKey], "bar", 3);
