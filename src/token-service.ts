@@ -127,7 +127,8 @@ export class TokenService {
    * normalises ids (no case folding, no Unicode normalisation); if your ids can arrive in several
    * spellings, normalise them yourself, the same way on every call. Ids with surrounding whitespace or
    * control characters are rejected (InvalidArgumentError). Hosts are the exception: host names are
-   * case-insensitive, so `host` is trimmed and lower-cased and must be a configured provider's host.
+   * case-insensitive, so `host` is put in its one spelling (no surrounding spaces, lower case, no
+   * trailing dot) and must then be a configured provider's host.
    *
    * @example
    * await service.storeToken("user-1", "gitlab.com", { value: at, refreshToken: rt, expiryDate: new Date(Date.now() + 7200_000), scopes: ["api"] });
