@@ -1,6 +1,7 @@
-import { Counter, Histogram, type Registry } from "prom-client";
+import type { Counter, Histogram, Registry } from "prom-client";
 import { ConfigurationError } from "../errors";
 import type { OpportunisticLabel } from "../refresh-policy";
+import { SharedMetrics } from "./shared-metrics";
 
 /** The `result` label of the hand-out counter (one increment per getTokenForHost call). */
 export type HandOutResult =
@@ -38,64 +39,69 @@ export class TokenMetrics {
   private readonly releases: Counter<"host">;
   private readonly backgroundCommits: Counter<"host" | "result">;
 
+  private readonly shared: SharedMetrics;
+
   constructor(
     readonly registry: Registry,
     prefix = "",
   ) {
     checkMetricsPrefix(prefix);
     const name = (n: string) => `${prefix}${n}`;
+    // Metrics already on the registry (another service's) are shared, not registered twice; see release().
+    const metrics = new SharedMetrics(registry);
+    this.shared = metrics;
     const registers = [registry];
-    this.requests = new Counter({
+    this.requests = metrics.counter({
       name: name("scm_token_refresh_requests_total"),
       help: "Token hand-outs by outcome and refresh mode (opportunisticRefresh: true = refreshed because unreserved, reserved = refresh skipped because held, false = otherwise)",
       labelNames: ["host", "result", "opportunisticRefresh"] as const,
       registers,
     });
-    this.refreshDuration = new Histogram({
+    this.refreshDuration = metrics.histogram({
       name: name("scm_token_refresh_duration_seconds"),
       help: "Duration of SCM token refresh requests, retries included",
       labelNames: ["host"] as const,
       buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
       registers,
     });
-    this.broken = new Counter({
+    this.broken = metrics.counter({
       name: name("scm_token_reservations_broken_total"),
       help: "Refreshes that revoked a token while a hand-out still held it (only when a caller chose ifHeld: break, or drain is off)",
       labelNames: ["host"] as const,
       registers,
     });
-    this.waits = new Histogram({
+    this.waits = metrics.histogram({
       name: name("scm_token_handout_wait_seconds"),
       help: "Time a hand-out waited: for holders to finish (drain) or for another process's refresh (lease)",
       labelNames: ["host", "reason"] as const,
       buckets: [0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
       registers,
     });
-    this.waitStarts = new Counter({
+    this.waitStarts = metrics.counter({
       name: name("scm_token_handout_waits_started_total"),
       help: "Hand-outs that started waiting for holders to finish (drain); counted when the wait starts, so a wait still in progress or ending in an error is seen",
       labelNames: ["host", "reason"] as const,
       registers,
     });
-    this.reauth = new Counter({
+    this.reauth = metrics.counter({
       name: name("scm_token_reauthorization_required_total"),
       help: "Refresh tokens found dead (invalid_grant, lost rotation, expired without refresh token)",
       labelNames: ["host", "reason"] as const,
       registers,
     });
-    this.shortLived = new Counter({
+    this.shortLived = metrics.counter({
       name: name("scm_token_short_lived_total"),
       help: "Refreshes where the SCM issued a token shorter than the requested lifetime (handed out anyway)",
       labelNames: ["host"] as const,
       registers,
     });
-    this.releases = new Counter({
+    this.releases = metrics.counter({
       name: name("scm_token_reservations_released_total"),
       help: "Releasable hand-outs given back early (releaseReservation / withToken)",
       labelNames: ["host"] as const,
       registers,
     });
-    this.backgroundCommits = new Counter({
+    this.backgroundCommits = metrics.counter({
       name: name("scm_token_background_commits_total"),
       help: "Refreshed tokens whose storing went on in the background after a database failure, by how it ended (stored; superseded: a newer token was stored meanwhile; gave_up: lost, the user may have to re-authorise)",
       labelNames: ["host", "result"] as const,
@@ -106,6 +112,14 @@ export class TokenMetrics {
   /** A background commit of refreshed tokens ended (see RefreshCommitter). */
   backgroundCommit(host: string, result: "stored" | "superseded" | "gave_up"): void {
     this.backgroundCommits.inc({ host, result });
+  }
+
+  /**
+   * Stops using the metrics: removes from the registry the ones no other service on it still uses.
+   * Called by TokenService.close() (through createTokenService); idempotent.
+   */
+  release(): void {
+    this.shared.release();
   }
 
   released(host: string): void {

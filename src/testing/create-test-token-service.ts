@@ -23,6 +23,7 @@ export interface TestTokenService {
   /** Change flags during a test: `flags.set({ opportunisticRefresh: true })`. */
   flags: StaticFeatureFlags;
   logger: RecordingLogger;
+  /** The service's metrics registry: `serviceOptions.metricsRegistry` when you passed one, else a fresh one. */
   registry: Registry;
   /** The database the service uses (yours, or the embedded one it opened). */
   dataSource: DataSource;
@@ -32,7 +33,7 @@ export interface TestTokenService {
   connectUser(userId?: string, scopes?: string[]): Promise<{ accessToken: string; refreshToken?: string; expiresAt?: Date }>;
   /** The Prometheus text of the service's registry. */
   metricsText(): Promise<string>;
-  /** Closes the service's database (unless you passed one) and the fake SCM. */
+  /** Closes the service (its metrics leave the registry), its database (unless you passed one) and the fake SCM. */
   close(): Promise<void>;
 }
 
@@ -74,7 +75,8 @@ export async function createTestTokenService(options: TestTokenServiceOptions = 
   const provider: ScmProvider = providerForFakeScm(scm, options.host);
   const logger = new RecordingLogger();
   const flags = new StaticFeatureFlags(options.flags ?? {}, logger);
-  const registry = new Registry();
+  // Yours when you pass one (e.g. the registry your /metrics endpoint serves), else a fresh one.
+  const registry = options.serviceOptions?.metricsRegistry ?? new Registry();
   let service: TokenService;
   const ownDataSource = options.dataSource ? undefined : await openDataSource("sqljs::memory:");
   const dataSource = options.dataSource ?? ownDataSource!;
@@ -117,6 +119,8 @@ export async function createTestTokenService(options: TestTokenServiceOptions = 
     },
     metricsText: () => registry.metrics(),
     async close() {
+      // The service's metrics leave the registry (a registry you passed stays usable for another service).
+      await service.close();
       await scm.close();
       if (ownDataSource?.isInitialized) await ownDataSource.destroy();
     },
