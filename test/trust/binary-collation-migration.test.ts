@@ -139,6 +139,15 @@ for (const kind of dbKinds()) {
     });
 
     if (kind === "mariadb") {
+      it("picks the collation by what the server is, not by the driver: a mysql:// URL to MariaDB gets utf8mb4_nopad_bin", async () => {
+        db = await freshDatabase(kind);
+        ds = new DataSource({ ...dataSourceOptionsFromUrl(db.url.replace(/^mariadb:/, "mysql:")), migrations: scmTokenServiceMigrations });
+        await ds.initialize();
+        expect(ds.options.type).to.equal("mysql");
+        await ds.runMigrations();
+        expect(await varcharCollations(ds)).to.deep.equal(new Set(["utf8mb4_nopad_bin"]));
+      });
+
       it("stops with instructions when the unique (userId, host) index is missing, and completes once it is back", async () => {
         db = await freshDatabase(kind);
         ds = new DataSource({ ...dataSourceOptionsFromUrl(db.url), migrations: OLD_MIGRATIONS });
