@@ -18,8 +18,13 @@ export interface CommitLease {
 /** How the background commit of one refresh ended. */
 export type BackgroundCommitResult = "stored" | "superseded" | "gave_up";
 
-/** How long the caller waits for the commit before it is answered and the commit goes on in the background. */
-const FOREGROUND_BUDGET_MS = 750;
+/**
+ * The tries the caller waits for before it is answered and the commit goes on in the background: up
+ * to 5 (≈ 0.75 s of backoff when each fails fast, e.g. refused connections), none started after 3 s
+ * (tries that each wait out a lock-wait timeout or a statement deadline).
+ */
+const FOREGROUND_ATTEMPTS = 5;
+const FOREGROUND_MAX_MS = 3_000;
 const FIRST_RETRY_DELAY_MS = 50;
 /** Background retries back off to this delay, so a database that returns is used within ~2 s. */
 const MAX_RETRY_DELAY_MS = 2_000;
@@ -34,7 +39,7 @@ const MAX_RETRY_DELAY_MS = 2_000;
  *   is lost (connection cut mid-statement, statement deadline) the next try matches nothing; the
  *   row is then re-read, and the ciphertext this refresh wrote tells "stored by my earlier try" from
  *   "someone else changed the entry".
- * - Transient failures are retried for about FOREGROUND_BUDGET_MS (plus one statement deadline) while
+ * - Transient failures are retried a few times (FOREGROUND_ATTEMPTS, within FOREGROUND_MAX_MS) while
  *   the caller waits. After that the caller gets the transient StorageError and the commit goes on
  *   in the background (real-time backoff, ≤ 2 s between tries) while this process's refresh lease
  *   lasts: nobody else refreshes the entry meanwhile (hand-outs wait for the lease), and once the
@@ -70,7 +75,7 @@ export class RefreshCommitter {
         return (await this.attempt(entry, values, now)) === "stored";
       } catch (e) {
         if (!(e instanceof StorageError && e.transient)) throw e;
-        if (Date.now() - started + delayMs > FOREGROUND_BUDGET_MS) {
+        if (attempt >= FOREGROUND_ATTEMPTS || Date.now() - started + delayMs > FOREGROUND_MAX_MS) {
           this.continueInBackground(entry, values, now, lease, attempt, e);
           throw e;
         }

@@ -45,17 +45,31 @@ export interface DbFaultProxyOptions {
  * Faults take real time (a FakeClock does not move sockets): keep outages short in unit tests.
  *
  * @example
- * import { DbFaultProxy, createTestTokenService } from "scm-token-service/testing";
+ * import { createTokenService, StorageError } from "scm-token-service";
+ * import { DbFaultProxy, FakeScmServer, providerForFakeScm } from "scm-token-service/testing";
  *
+ * const scm = await FakeScmServer.start({ profile: "gitlab" });
  * const proxy = await DbFaultProxy.start({ target: "mariadb://root@127.0.0.1:3306/tokens" });
- * const service = await createTokenService({ databaseUrl: proxy.url, providers, encryptionKeys, statementTimeoutMs: 500 });
- * proxy.cut(1_000);                         // the database is unreachable for 1 s
- * await proxy.passing();                    // … and back
- * proxy.blackHole();                        // statements now hang: the service's deadline ends them
- * await expect(service.getTokenForHost("user-1", "gitlab.com")).rejects.toThrow(StorageError);
- * proxy.pass();
+ * const service = await createTokenService({
+ *   databaseUrl: proxy.url, // migrations run through the proxy too
+ *   providers: [providerForFakeScm(scm)],
+ *   encryptionKeys: [{ id: "k1", key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
+ *   statementTimeoutMs: 500,
+ * });
+ * const issued = scm.issueTokens({ userId: "user-1" });
+ * await service.storeToken("user-1", "gitlab.example.com", { value: issued.accessToken, refreshToken: issued.refreshToken, expiryDate: issued.expiresAt });
+ *
+ * proxy.blackHole(); // the connection stays open, nothing answers
+ * const error = await service.getTokenForHost("user-1", "gitlab.example.com").catch((e: unknown) => e);
+ * console.log(error instanceof StorageError && error.driverCode); // "STATEMENT_TIMEOUT", after 500 ms
+ *
+ * proxy.cut(1_000); // now the database is unreachable for 1 s …
+ * await proxy.passing(); // … and back
+ * console.log((await service.getTokenForHost("user-1", "gitlab.example.com"))?.value === issued.accessToken); // true
+ *
  * await service.close();
  * await proxy.close();
+ * await scm.close();
  */
 export class DbFaultProxy {
   private mode: DbFaultMode = { kind: "pass" };

@@ -1,13 +1,33 @@
 import { createConnection, type Connection, type RowDataPacket } from "mysql2/promise";
-import type { DataSource } from "typeorm";
-import { RUN_DATABASE, SERVER_URL } from "../support/databases";
+import { DataSource } from "typeorm";
+import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
+import { DbFaultProxy } from "../../src/testing/db-fault-proxy";
+import { RUN_DATABASE, SERVER_URL, closeDataSource, openTestDataSource, runDatabaseUrl } from "../support/databases";
 import { eventually } from "./harness";
 
 /**
  * Database faults for the fault matrix, done to a live MariaDB the way production sees them:
  * a connection killed by `KILL` (DBA, failover, proxy timeout), and a row lock held by another session
- * (a long transaction, a migration) until the service's write gives up with ER_LOCK_WAIT_TIMEOUT.
+ * (a long transaction, a migration) until the service's write gives up with ER_LOCK_WAIT_TIMEOUT;
+ * and, through a DbFaultProxy, outages: the database unreachable, or the connection black-holed.
  */
+
+/**
+ * A one-connection DataSource on this run's MariaDB database, through a DbFaultProxy of its own.
+ * The caller closes both (DataSource first).
+ */
+export async function openDataSourceBehindProxy(): Promise<{ proxy: DbFaultProxy; dataSource: DataSource }> {
+  await closeDataSource(await openTestDataSource("mariadb", 1)); // makes sure the run's database exists
+  const proxy = await DbFaultProxy.start({ target: runDatabaseUrl() });
+  const dataSource = new DataSource(dataSourceOptionsFromUrl(proxy.url, { poolSize: 1 }));
+  try {
+    await dataSource.initialize();
+  } catch (e) {
+    await proxy.close();
+    throw e;
+  }
+  return { proxy, dataSource };
+}
 
 function serverOptions(database?: string) {
   const url = new URL(SERVER_URL);
