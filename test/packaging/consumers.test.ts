@@ -86,6 +86,7 @@ describe("consumers of the packed library, on the peer dependencies' majors they
   let work: string;
   const dirs = new Map<ConsumerProject, string>();
   const builds = new Map<ConsumerProject, Promise<void>>();
+  const reports = new Map<AppRun, Promise<Record<string, unknown>>>();
 
   before(async function () {
     this.timeout(420_000);
@@ -105,7 +106,12 @@ describe("consumers of the packed library, on the peer dependencies' majors they
     // Compiling is the slow part: start every project's now, each test awaits its own.
     const tsc7 = PROJECTS.filter((p) => p.install.some((spec) => spec.startsWith("typescript@7"))).map((p) => join(dirs.get(p)!, "node_modules/.bin/tsc"))[0];
     for (const project of PROJECTS) builds.set(project, compile(dirs.get(project)!, project.typescript === 6 ? [process.execPath, TSC] : [tsc7]));
-    for (const build of builds.values()) build.catch(() => undefined);
+    // So are the apps' runs (~1.5 s of CPU each, mostly waiting on the database): three at a time.
+    const slots = limiter(3);
+    for (const project of PROJECTS) {
+      for (const run of project.runs) reports.set(run, builds.get(project)!.then(() => slots(() => runApp(dirs.get(project)!, run.app, databaseOf(run)))));
+    }
+    for (const pending of [...builds.values(), ...reports.values()]) pending.catch(() => undefined);
   });
 
   after(() => {
@@ -121,10 +127,8 @@ describe("consumers of the packed library, on the peer dependencies' majors they
       });
 
       for (const run of project.runs) {
-        const database = run.database === "mariadb" && !dbKinds().includes("mariadb") ? "sqljs" : run.database;
-        it(`${run.app === "core" ? "createTokenService" : "tokenServiceModule in the app's inversify container"} on the app's own ${database} DataSource: migrations run, a token is stored and handed out, metrics on the app's registry`, async () => {
-          await builds.get(project);
-          const report = await runApp(dirs.get(project)!, run.app, database);
+        it(`${run.app === "core" ? "createTokenService" : "tokenServiceModule in the app's inversify container"} on the app's own ${databaseOf(run)} DataSource: migrations run, a token is stored and handed out, metrics on the app's registry`, async () => {
+          const report = await reports.get(run)!;
           expect(report.migrations).to.include("CreateAppUser1700000000000").and.include("CreateScmTokenEntry1764000000000");
           expect(report.appUsers).to.equal(1);
           expect(report.handedOut).to.equal(true);
@@ -159,6 +163,26 @@ describe("consumers of the packed library, on the peer dependencies' majors they
   }
 });
 
+function databaseOf(run: AppRun): "sqljs" | "mariadb" {
+  return run.database === "mariadb" && !dbKinds().includes("mariadb") ? "sqljs" : run.database;
+}
+
+/** Runs at most `n` of the tasks given to it at once. */
+function limiter(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await task();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 /** The project's node_modules, installed once per key (see the comment at the top). */
 async function cachedInstall(project: ConsumerProject, library: PackedLibrary): Promise<string> {
   const { dependencies, peerDependencies, peerDependenciesMeta } = library.manifest as PackedLibrary["manifest"] & { peerDependenciesMeta?: unknown };
@@ -191,11 +215,13 @@ async function cachedInstall(project: ConsumerProject, library: PackedLibrary): 
   return dir;
 }
 
-/** The cached copy holds the library as it was when cached: put this run's tarball in its place. */
+/**
+ * The cached copy holds the library as it was when cached: put this run's tarball in its place. Its
+ * own node_modules (what npm nested there: dependencies that clash with the app's) stays.
+ */
 async function replaceLibrary(dir: string, library: PackedLibrary): Promise<void> {
   const target = join(dir, "node_modules", "scm-token-service");
-  rmSync(target, { recursive: true, force: true });
-  mkdirSync(target);
+  for (const entry of readdirSync(target)) if (entry !== "node_modules") rmSync(join(target, entry), { recursive: true, force: true });
   await sh("tar", ["-xzf", library.tarball, "-C", target, "--strip-components=1"], dir);
 }
 
