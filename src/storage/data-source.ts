@@ -102,6 +102,10 @@ function decodeUrlPart(part: string, what: string): string {
  * const dataSource = await openDataSource(process.env.DATABASE_URL!, { poolSize: 20, logger });
  */
 export async function openDataSource(url: string, options: OpenDataSourceOptions = {}): Promise<DataSource> {
+  const lockTimeoutMs = options.migrationLockTimeoutMs ?? DEFAULT_MIGRATION_LOCK_TIMEOUT_MS;
+  if (typeof lockTimeoutMs !== "number" || !Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) {
+    throw new ConfigurationError(`migrationLockTimeoutMs must be a number of milliseconds >= 0 (got ${String(lockTimeoutMs)})`);
+  }
   const dataSourceOptions = dataSourceOptionsFromUrl(url, options);
   const target = startupTarget(url, dataSourceOptions);
   if (dataSourceOptions.type === "sqljs" && dataSourceOptions.location) checkEmbeddedFile(dataSourceOptions.location, target);
@@ -112,7 +116,7 @@ export async function openDataSource(url: string, options: OpenDataSourceOptions
     throw startupError(e, target, "connect");
   }
   try {
-    const executed = await runScmTokenServiceMigrations(ds, options.migrationLockTimeoutMs ?? DEFAULT_MIGRATION_LOCK_TIMEOUT_MS);
+    const executed = await runScmTokenServiceMigrations(ds, lockTimeoutMs);
     if (executed.length > 0) (options.logger ?? silentLogger).info({ migrations: executed }, "scm-token-service migrated the database");
   } catch (e) {
     if (ds.isInitialized) await ds.destroy().catch(() => undefined);

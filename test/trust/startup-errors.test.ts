@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { createTokenService } from "../../src/create-token-service";
 import { ConfigurationError, StorageError, TokenServiceError } from "../../src/errors";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
+import { openDataSource } from "../../src/storage/data-source";
 import { DatabaseConfigurationError } from "../../src/storage/startup-errors";
 import { RUN_DATABASE, SERVER_URL, dbKinds } from "../support/databases";
 
@@ -83,6 +84,20 @@ describe("start-up failures are typed, say what to do, and never show the passwo
     const noScheme = await startFailure(`app:${PASSWORD}@db-host/tokens`);
     expect(noScheme).to.be.instanceOf(ConfigurationError);
     expect(noScheme.message).to.include("use mysql:, mariadb: or sqljs:");
+  });
+
+  it("a migration lock wait that is not a duration: ConfigurationError", async () => {
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const e = await openDataSource("sqljs::memory:", { migrationLockTimeoutMs: bad }).then(
+        async (ds) => {
+          await ds.destroy();
+          return undefined;
+        },
+        (err: unknown) => err,
+      );
+      expect(e, String(bad)).to.be.instanceOf(ConfigurationError);
+      expect((e as Error).message).to.include("migrationLockTimeoutMs");
+    }
   });
 
   describe("an embedded database file that cannot be written", () => {
