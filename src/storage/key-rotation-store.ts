@@ -1,4 +1,5 @@
-import type { DataSource, QueryRunner } from "typeorm";
+import type { DataSource } from "typeorm";
+import { SqlRunner } from "./sql-runner";
 import { fromSqlDate, toSqlDate } from "./sql-values";
 
 const TABLE = "scm_token_entry";
@@ -31,22 +32,28 @@ export interface RotationCandidate {
  * }
  */
 export class KeyRotationStore {
-  constructor(private readonly dataSource: DataSource) {}
+  // Driver failures become StorageError without the statements' parameters (ciphertexts, user ids).
+  private readonly sql: SqlRunner;
+
+  constructor(dataSource: DataSource) {
+    this.sql = new SqlRunner(dataSource);
+  }
 
   /** How many entries have a ciphertext that is not under `keyId`. */
   async countNotUnder(keyId: string): Promise<number> {
     const [filter, params] = notUnder(keyId);
-    const rows = (await this.dataSource.query(`SELECT COUNT(*) AS n FROM ${TABLE} WHERE ${filter}`, params)) as { n: unknown }[];
+    const rows = await this.sql.rows("count entries to re-encrypt", `SELECT COUNT(*) AS n FROM ${TABLE} WHERE ${filter}`, params);
     return Number(rows[0]?.n ?? 0);
   }
 
   /** The next `limit` entries (by id, after `afterId`; "" for the first batch) with a ciphertext not under `keyId`. */
   async nextBatch(keyId: string, afterId: string, limit: number): Promise<RotationCandidate[]> {
     const [filter, params] = notUnder(keyId);
-    const rows = (await this.dataSource.query(
+    const rows = await this.sql.rows(
+      "read entries to re-encrypt",
       `SELECT id, userId, host, accessToken, refreshToken, version FROM ${TABLE} WHERE id > ? AND ${filter} ORDER BY id LIMIT ${Math.floor(limit)}`,
       [afterId, ...params],
-    )) as Record<string, unknown>[];
+    );
     return rows.map((row) => ({
       id: String(row.id),
       userId: String(row.userId),
@@ -68,7 +75,7 @@ export class KeyRotationStore {
     const oldRefresh = row.refreshTokenCiphertext === undefined ? "refreshToken IS NULL" : "refreshToken = ?";
     const params: unknown[] = [accessTokenCiphertext, refreshTokenCiphertext ?? null, row.id, row.version, row.accessTokenCiphertext];
     if (row.refreshTokenCiphertext !== undefined) params.push(row.refreshTokenCiphertext);
-    return (await this.execute(`UPDATE ${TABLE} SET accessToken = ?, refreshToken = ? WHERE id = ? AND version = ? AND accessToken = ? AND ${oldRefresh}`, params)) > 0;
+    return (await this.sql.affected("write re-encrypted tokens", `UPDATE ${TABLE} SET accessToken = ?, refreshToken = ? WHERE id = ? AND version = ? AND accessToken = ? AND ${oldRefresh}`, params)) > 0;
   }
 
   /**
@@ -78,22 +85,12 @@ export class KeyRotationStore {
    */
   async liveSecretsNotUnder(keyId: string, now: Date): Promise<{ count: number; latestExpiry?: Date }> {
     const prefix = `v1:${keyId}:`;
-    const rows = (await this.dataSource.query(`SELECT COUNT(*) AS n, MAX(expiresAt) AS latest FROM ${SECRETS} WHERE expiresAt > ? AND SUBSTR(ciphertext, 1, ?) <> ?`, [
+    const rows = await this.sql.rows("count live secrets under old keys", `SELECT COUNT(*) AS n, MAX(expiresAt) AS latest FROM ${SECRETS} WHERE expiresAt > ? AND SUBSTR(ciphertext, 1, ?) <> ?`, [
       toSqlDate(now),
       prefix.length,
       prefix,
-    ])) as { n: unknown; latest: unknown }[];
+    ]);
     return { count: Number(rows[0]?.n ?? 0), latestExpiry: fromSqlDate(rows[0]?.latest) };
-  }
-
-  private async execute(sql: string, params: unknown[]): Promise<number> {
-    const runner: QueryRunner = this.dataSource.createQueryRunner();
-    try {
-      const result = await runner.query(sql, params, true);
-      return result.affected ?? 0;
-    } finally {
-      await runner.release();
-    }
   }
 }
 

@@ -1,12 +1,15 @@
 import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
 import { inspect } from "node:util";
-import type { DataSource } from "typeorm";
+import { createConnection } from "mysql2/promise";
+import { DataSource } from "typeorm";
 import { StorageError } from "../../src/errors";
 import { SecretStore } from "../../src/secrets/take-once/secret-store";
+import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
+import { KeyRotationStore } from "../../src/storage/key-rotation-store";
 import { SqlRunner } from "../../src/storage/sql-runner";
 import { TokenStore } from "../../src/storage/token-store";
-import { closeDataSource, dbKinds, openTestDataSource } from "../support/databases";
+import { RUN_DATABASE, SERVER_URL, closeDataSource, dbKinds, openTestDataSource } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 
 /**
@@ -93,6 +96,39 @@ for (const db of dbKinds()) {
       expect(visible).not.to.include(userId);
       expect(visible).not.to.include(row!.id);
       expect(error.message).to.match(/Duplicate entry '\?' for key '[^?']+'/);
+    });
+
+    it("key rotation (rotate-keys) on a database without the tables: a StorageError without the ciphertexts it was writing", async () => {
+      // An empty database: every statement fails after its parameters were bound.
+      let empty: DataSource;
+      let dropEmpty = async () => undefined as void;
+      if (db === "sqljs") {
+        empty = new DataSource(dataSourceOptionsFromUrl("sqljs::memory:"));
+      } else {
+        const name = `${RUN_DATABASE}_empty`;
+        const url = new URL(SERVER_URL);
+        const admin = await createConnection({ host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) });
+        await admin.query(`CREATE DATABASE \`${name}\``);
+        dropEmpty = async () => {
+          await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+          await admin.end();
+        };
+        empty = new DataSource(dataSourceOptionsFromUrl(`${SERVER_URL}/${name}`, { poolSize: 1 }));
+      }
+      await empty.initialize();
+      try {
+        const store = new KeyRotationStore(empty);
+        const row = { id: randomUUID(), userId: uniqueUser("kr"), host: "gitlab.example.com", accessTokenCiphertext: `v1:old:${randomBytes(20).toString("base64url")}`, refreshTokenCiphertext: `v1:old:${randomBytes(20).toString("base64url")}`, version: 3 };
+        const fresh = `v1:new:${randomBytes(20).toString("base64url")}`;
+        const error = await caught(store.replaceCiphertexts(row, fresh, fresh));
+        const visible = everythingVisible(error);
+        for (const value of [row.id, row.userId, row.accessTokenCiphertext, row.refreshTokenCiphertext, fresh]) expect(visible).not.to.include(value);
+        expect(error.message).to.include("write re-encrypted tokens");
+        if (db === "mariadb") expect(error.driverCode).to.equal("ER_NO_SUCH_TABLE");
+      } finally {
+        await empty.destroy();
+        await dropEmpty();
+      }
     });
   });
 }
