@@ -15,7 +15,10 @@ export type TokenServiceErrorCode =
   | "DECRYPTION_FAILED"
   | "CONFIGURATION"
   | "REFRESH_IN_PROGRESS"
-  | "STORAGE";
+  | "STORAGE"
+  | "AUTHORIZATION_STATE_INVALID"
+  | "AUTHORIZATION_DENIED"
+  | "AUTHORIZATION_CODE_REJECTED";
 
 export class TokenServiceError extends Error {
   constructor(
@@ -153,5 +156,59 @@ export class StorageError extends TokenServiceError {
     super("STORAGE", `the database failed to ${operation} (${driverCode ?? "unknown error"}: ${detail}); ${transient ? "retry shortly" : "check that the migrations ran and the database is reachable"}`);
     this.errno = options.errno;
     this.sqlState = options.sqlState;
+  }
+}
+
+/** Why an authorization callback's `state` was refused. */
+export type AuthorizationStateReason =
+  | "missing"                   // the callback has no (well-formed) state
+  | "unknown_expired_or_used"   // never issued here, older than its expiry, or already completed once
+  | "mismatch";                 // issued for another user or another host
+
+/**
+ * The callback's `state` cannot complete an authorization. Nothing was stored and the state is used up.
+ * Start a new authorization (startAuthorization) and send the user to the new URL; for "mismatch",
+ * also check that the callback is completed for the user who started it.
+ */
+export class AuthorizationStateError extends TokenServiceError {
+  constructor(readonly reason: AuthorizationStateReason) {
+    super(
+      "AUTHORIZATION_STATE_INVALID",
+      `the authorization callback's state is ${reason === "missing" ? "missing or malformed" : reason === "mismatch" ? "for another user or host" : "unknown, expired or already used"}; nothing was stored. ` +
+        "Start a new authorization and send the user to its URL",
+    );
+  }
+}
+
+/**
+ * The SCM sent the user back with an error instead of a code (`access_denied`: the user declined; or
+ * e.g. `invalid_scope`, `unauthorized_client`). Nothing was stored; the state is used up. Tell the user,
+ * and start a new authorization if they want to try again.
+ */
+export class AuthorizationDeniedError extends TokenServiceError {
+  constructor(
+    readonly host: string,
+    readonly oauthError: string,
+  ) {
+    super(
+      "AUTHORIZATION_DENIED",
+      oauthError === "access_denied"
+        ? `the user declined to authorise ${host}; nothing was stored. Start a new authorization if they want to connect`
+        : `${host} answered the authorization with the error ${oauthError}; nothing was stored. Check the OAuth application's settings (redirect URI, scopes), then start a new authorization`,
+    );
+  }
+}
+
+/**
+ * The SCM refused to exchange the authorization code (expired, already redeemed, PKCE verifier or
+ * redirect URI mismatch: `invalid_grant`, GitHub's `bad_verification_code`). Nothing was stored.
+ * Start a new authorization; codes are single-use and short-lived, so never retry with the same one.
+ */
+export class AuthorizationCodeRejectedError extends TokenServiceError {
+  constructor(
+    readonly host: string,
+    readonly oauthError: string,
+  ) {
+    super("AUTHORIZATION_CODE_REJECTED", `${host} rejected the authorization code (${oauthError}); nothing was stored. Start a new authorization`);
   }
 }

@@ -17,17 +17,34 @@ export {
   ConfigurationError,
   RefreshInProgressError,
   StorageError,
+  AuthorizationStateError,
+  AuthorizationDeniedError,
+  AuthorizationCodeRejectedError,
   type TokenServiceErrorCode,
   type ReauthorizationReason,
+  type AuthorizationStateReason,
 } from "./errors";
+export { ScmConnector, type ScmConnectorOptions, type StartedAuthorization, type ConnectedToken } from "./oauth/scm-connector";
+export type { AuthorizationCallback, AuthorizationCallbackParams } from "./oauth/authorization-callback";
+export type { DisconnectResult, HostDisconnect, RevocationResult } from "./oauth/disconnect";
 export { decide, type Decision, type EntryState, type HandOutRequest, type RefreshPolicy, type ProviderTraits, type OpportunisticLabel } from "./refresh-policy";
 export { BitbucketServerProvider } from "./providers/bitbucket-server-provider";
 export { GitLabProvider, type GitLabProviderOptions } from "./providers/gitlab-provider";
 export { GitHubProvider, type GitHubProviderOptions, type GitHubTokenKind } from "./providers/github-provider";
 export { BitbucketCloudProvider, type BitbucketCloudProviderOptions } from "./providers/bitbucket-cloud-provider";
 export { OAuth2Provider, type OAuth2ProviderOptions } from "./providers/oauth2-provider";
-export type { ScmProvider, RefreshedToken, RefreshContext } from "./providers/scm-provider";
-export { RefreshRejectedError, TransientScmError } from "./providers/scm-provider";
+export type {
+  ScmProvider,
+  RefreshedToken,
+  RefreshContext,
+  AuthorizingScmProvider,
+  AuthorizationUrlRequest,
+  CodeExchangeRequest,
+  RevocationCapability,
+  TokensToRevoke,
+} from "./providers/scm-provider";
+export { RefreshRejectedError, TransientScmError, isAuthorizingProvider } from "./providers/scm-provider";
+export type { ScopeSeparator } from "./providers/authorization-endpoint";
 export type { OAuthClientOptions, RejectedRefreshTokenError } from "./providers/oauth-token-endpoint";
 export { FLAG_NAMES, DEFAULT_FLAGS, resolveFlags, type FeatureFlags, type TokenFlags, type RawFlagValues, type FlagValues, type FlagName } from "./flags/feature-flags";
 export { StaticFeatureFlags } from "./flags/static-feature-flags";

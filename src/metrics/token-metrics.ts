@@ -26,6 +26,7 @@ export type HandOutResult =
  * - `{prefix}scm_token_reauthorization_required_total{host,reason}`
  * - `{prefix}scm_token_short_lived_total{host}` — the SCM issued a token shorter than requested
  * - `{prefix}scm_token_reservations_released_total{host}` — releasable hand-outs given back early
+ * - `{prefix}scm_token_revocations_total{host,result}` — disconnects: revoked, unsupported (the SCM cannot revoke), failed (logged; alert on it)
  * - `{prefix}scm_token_background_commits_total{host,result}` — refreshed tokens stored in the background after a database failure (result: stored, superseded, gave_up; alert on gave_up)
  */
 export class TokenMetrics {
@@ -38,6 +39,7 @@ export class TokenMetrics {
   private readonly shortLived: Counter<"host">;
   private readonly releases: Counter<"host">;
   private readonly backgroundCommits: Counter<"host" | "result">;
+  private readonly revocations: Counter<"host" | "result">;
 
   private readonly shared: SharedMetrics;
 
@@ -107,6 +109,17 @@ export class TokenMetrics {
       labelNames: ["host", "result"] as const,
       registers,
     });
+    this.revocations = metrics.counter({
+      name: name("scm_token_revocations_total"),
+      help: "Tokens deleted on disconnect, by what revoking them at the SCM gave (revoked; unsupported: the SCM offers no revocation; failed: logged, the token stays valid at the SCM until it expires)",
+      labelNames: ["host", "result"] as const,
+      registers,
+    });
+  }
+
+  /** A disconnect deleted a token and tried to revoke it at the SCM. */
+  revocation(host: string, result: "revoked" | "unsupported" | "failed"): void {
+    this.revocations.inc({ host, result });
   }
 
   /** A background commit of refreshed tokens ended (see RefreshCommitter). */

@@ -1,7 +1,8 @@
 import { checkBooleanOption, checkOptionalBaseUrl } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type TokenResponseQuirks } from "./oauth-token-endpoint";
-import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider";
+import { authorizationUrl } from "./authorization-endpoint";
+import type { AuthorizationUrlRequest, AuthorizingScmProvider, CodeExchangeRequest, RefreshContext, RefreshedToken, RevocationCapability } from "./scm-provider";
 
 export interface BitbucketCloudProviderOptions {
   /** The host tokens are stored under. Default "bitbucket.org". */
@@ -66,9 +67,18 @@ const BITBUCKET_CLOUD_QUIRKS: TokenResponseQuirks = {
  *   revokesOnRefresh: true, // safe while Bitbucket's post-2026 behaviour is unverified
  * });
  */
-export class BitbucketCloudProvider implements ScmProvider {
+export class BitbucketCloudProvider implements AuthorizingScmProvider {
   readonly host: string;
   readonly requiresOpportunisticRefresh: boolean;
+  /**
+   * Bitbucket Cloud documents no token revocation endpoint for OAuth consumers: disconnecting deletes
+   * the stored tokens only; the access token stays valid until it expires (2 h) and the refresh token
+   * until the user revokes the consumer's access in their Bitbucket settings.
+   */
+  readonly revocation: RevocationCapability = {
+    kind: "none",
+    note: "Bitbucket Cloud documents no revocation endpoint for OAuth consumers; the user revokes the app's access in their Bitbucket personal settings",
+  };
   private readonly endpoint: OAuthTokenEndpoint;
 
   constructor(options: BitbucketCloudProviderOptions) {
@@ -91,5 +101,23 @@ export class BitbucketCloudProvider implements ScmProvider {
 
   refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
     return this.endpoint.refresh(refreshToken, context);
+  }
+
+  /**
+   * `{baseUrl}/site/oauth2/authorize` (https://bitbucket.org/site/oauth2/authorize). Scopes are set on
+   * the OAuth consumer; requested ones are sent space-separated. PKCE S256 is sent; whether Bitbucket
+   * Cloud enforces it is not documented (unknown parameters are ignored, RFC 6749 §3.1).
+   */
+  authorizationUrl(request: AuthorizationUrlRequest): URL {
+    return authorizationUrl(this.endpoint.resolve("/site/oauth2/authorize", "authorization"), this.endpoint.clientId, " ", request);
+  }
+
+  exchangeCode(request: CodeExchangeRequest, context: RefreshContext): Promise<RefreshedToken> {
+    return this.endpoint.exchangeCode(request, context);
+  }
+
+  /** Nothing to call (see `revocation`). */
+  revoke(): Promise<"unsupported"> {
+    return Promise.resolve("unsupported");
   }
 }

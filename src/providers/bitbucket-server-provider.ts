@@ -1,6 +1,7 @@
 import { OAuthTokenEndpoint, type OAuthClientOptions } from "./oauth-token-endpoint";
 import { normalizeHost } from "./normalize-host";
-import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider";
+import { authorizationUrl } from "./authorization-endpoint";
+import type { AuthorizationUrlRequest, AuthorizingScmProvider, CodeExchangeRequest, RefreshContext, RefreshedToken, RevocationCapability } from "./scm-provider";
 
 /**
  * Bitbucket Data Center / Server (OAuth 2.0 incoming links, 7.20+).
@@ -13,9 +14,19 @@ import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider
  * @example
  * new BitbucketServerProvider({ host: "bitbucket.example.com", clientId: "…", clientSecret: "…" });
  */
-export class BitbucketServerProvider implements ScmProvider {
+export class BitbucketServerProvider implements AuthorizingScmProvider {
   readonly host: string;
   readonly requiresOpportunisticRefresh = true;
+  /**
+   * Bitbucket DC has no revocation endpoint for OAuth 2.0 incoming links: disconnecting deletes the
+   * stored tokens only, and they stay valid at Bitbucket until they expire (access token: 1 h; the
+   * refresh token until its own expiry) unless the user revokes the application in their Bitbucket
+   * account settings, or an admin deletes the incoming link (which revokes every user's tokens).
+   */
+  readonly revocation: RevocationCapability = {
+    kind: "none",
+    note: "Bitbucket Data Center offers no revocation endpoint for OAuth 2.0 incoming links; the user revokes the application in their Bitbucket account settings, or an admin deletes the incoming link",
+  };
   private readonly endpoint: OAuthTokenEndpoint;
 
   constructor(options: OAuthClientOptions) {
@@ -26,5 +37,19 @@ export class BitbucketServerProvider implements ScmProvider {
 
   refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
     return this.endpoint.refresh(refreshToken, context);
+  }
+
+  /** `{baseUrl}/rest/oauth2/latest/authorize` with PKCE S256; scopes space-separated (e.g. "REPO_READ PUBLIC_REPOS"). */
+  authorizationUrl(request: AuthorizationUrlRequest): URL {
+    return authorizationUrl(this.endpoint.resolve("/rest/oauth2/latest/authorize", "authorization"), this.endpoint.clientId, " ", request);
+  }
+
+  exchangeCode(request: CodeExchangeRequest, context: RefreshContext): Promise<RefreshedToken> {
+    return this.endpoint.exchangeCode(request, context);
+  }
+
+  /** Nothing to call (see `revocation`). */
+  revoke(): Promise<"unsupported"> {
+    return Promise.resolve("unsupported");
   }
 }

@@ -1,7 +1,9 @@
 import { checkOneOfOption, checkOptionalBaseUrl } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type TokenResponseQuirks } from "./oauth-token-endpoint";
-import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider";
+import { authorizationUrl } from "./authorization-endpoint";
+import { deleteGitHubGrant } from "./github-grant-revocation";
+import type { AuthorizationUrlRequest, AuthorizingScmProvider, CodeExchangeRequest, RefreshContext, RefreshedToken, RevocationCapability, TokensToRevoke } from "./scm-provider";
 
 /** Which kind of GitHub user token the OAuth application issues. */
 export type GitHubTokenKind = "app_user" | "oauth_app";
@@ -21,6 +23,11 @@ export interface GitHubProviderOptions {
   tokenKind?: GitHubTokenKind;
   /** Allow plain http:// for a non-loopback baseUrl (never do this in production). */
   allowInsecureHttp?: boolean;
+  /**
+   * The REST API, for revoking on disconnect. Default `https://api.github.com` for github.com,
+   * `{baseUrl}/api/v3` otherwise (GitHub Enterprise Server, a test server).
+   */
+  apiBaseUrl?: string;
 }
 
 /**
@@ -65,11 +72,20 @@ const QUIRKS: Record<GitHubTokenKind, TokenResponseQuirks> = {
  * // GitHub Enterprise Server with an OAuth App:
  * new GitHubProvider({ host: "github.example.com", clientId, clientSecret, tokenKind: "oauth_app" });
  */
-export class GitHubProvider implements ScmProvider {
+export class GitHubProvider implements AuthorizingScmProvider {
   readonly host: string;
   readonly requiresOpportunisticRefresh: boolean;
   readonly tokenKind: GitHubTokenKind;
+  /**
+   * GitHub's grant deletion, `DELETE {apiBaseUrl}/applications/{client_id}/grant`: removes the user's
+   * whole authorization of the app (every token of that user for the app). It needs a *live* access
+   * token: once the stored one has expired (GitHub App user tokens, 8 h) GitHub cannot find the grant
+   * through it and the revocation fails (counted; the user can revoke in their GitHub settings).
+   */
+  readonly revocation: RevocationCapability;
   private readonly endpoint: OAuthTokenEndpoint;
+  private readonly apiBaseUrl: URL;
+  private readonly basicAuthorization: () => string;
 
   constructor(options: GitHubProviderOptions) {
     this.host = normalizeHost(options.host ?? "github.com");
@@ -89,11 +105,40 @@ export class GitHubProvider implements ScmProvider {
       "/login/oauth/access_token",
       QUIRKS[this.tokenKind],
     );
+    const defaultApi = this.host === "github.com" && options.baseUrl === undefined ? "https://api.github.com" : `${this.endpoint.baseUrl.href.replace(/\/$/, "")}/api/v3`;
+    this.apiBaseUrl = this.endpoint.resolve(options.apiBaseUrl ?? defaultApi, "API");
+    // The secret stays inside this closure (not a field), like the token endpoint's ClientAuth.
+    const basic = `Basic ${Buffer.from(`${options.clientId}:${options.clientSecret}`).toString("base64")}`;
+    this.basicAuthorization = () => basic;
+    this.revocation = {
+      kind: "github_grant",
+      endpoint: `${this.apiBaseUrl.href.replace(/\/$/, "")}/applications/{client_id}/grant`,
+      note: "deletes the user's authorization of the app (every token of the user for this app); needs the stored access token to be still valid",
+    };
   }
 
   async refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
     const token = await this.endpoint.refresh(refreshToken, context);
     return this.tokenKind === "app_user" ? keepStoredScopesForApps(token) : token;
+  }
+
+  /**
+   * `{baseUrl}/login/oauth/authorize` with PKCE S256. Scopes are space-separated in the request
+   * (GitHub reports them comma-separated in token responses); GitHub Apps ignore them (permissions
+   * are set on the app).
+   */
+  authorizationUrl(request: AuthorizationUrlRequest): URL {
+    return authorizationUrl(this.endpoint.resolve("/login/oauth/authorize", "authorization"), this.endpoint.clientId, " ", request);
+  }
+
+  async exchangeCode(request: CodeExchangeRequest, context: RefreshContext): Promise<RefreshedToken> {
+    const token = await this.endpoint.exchangeCode(request, context);
+    return this.tokenKind === "app_user" ? keepStoredScopesForApps(token) : token;
+  }
+
+  async revoke(tokens: TokensToRevoke, context: RefreshContext): Promise<"revoked"> {
+    await deleteGitHubGrant(this.apiBaseUrl, this.endpoint.clientId, this.basicAuthorization, tokens.accessToken, this.host, context);
+    return "revoked";
   }
 }
 

@@ -1,7 +1,8 @@
 import { checkOneOfOption, checkOptionalBaseUrl } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type OAuthClientOptions, type TokenResponseQuirks } from "./oauth-token-endpoint";
-import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider";
+import { authorizationUrl } from "./authorization-endpoint";
+import type { AuthorizationUrlRequest, AuthorizingScmProvider, CodeExchangeRequest, RefreshContext, RefreshedToken, RevocationCapability, TokensToRevoke } from "./scm-provider";
 
 /** Options of {@link GitLabProvider}: the shared client options (gitlab.com or a self-managed instance). */
 export type GitLabProviderOptions = OAuthClientOptions;
@@ -41,9 +42,11 @@ const GITLAB_QUIRKS: TokenResponseQuirks = {
  * // self-managed under a relative URL:
  * new GitLabProvider({ host: "code.example.com", baseUrl: "https://code.example.com/gitlab", clientId, clientSecret });
  */
-export class GitLabProvider implements ScmProvider {
+export class GitLabProvider implements AuthorizingScmProvider {
   readonly host: string;
   readonly requiresOpportunisticRefresh = true;
+  /** RFC 7009 at `{baseUrl}/oauth/revoke` (Doorkeeper): the access and refresh token share one row, so revoking either ends both. */
+  readonly revocation: RevocationCapability;
   private readonly endpoint: OAuthTokenEndpoint;
 
   constructor(options: GitLabProviderOptions) {
@@ -54,10 +57,35 @@ export class GitLabProvider implements ScmProvider {
       { ...options, host: this.host, baseUrl: checkOptionalBaseUrl(options.baseUrl, name), clientAuth },
       "/oauth/token",
       GITLAB_QUIRKS,
+      { revocationUrl: joinPath(checkOptionalBaseUrl(options.baseUrl, name) ?? `https://${this.host}`, "/oauth/revoke") },
     );
+    this.revocation = {
+      kind: "rfc7009",
+      endpoint: this.endpoint.resolve("/oauth/revoke", "revocation").href,
+      note: "RFC 7009 (Doorkeeper): revokes the refresh token and the access token; the user's authorization of the application stays listed until they remove it",
+    };
   }
 
   refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
     return this.endpoint.refresh(refreshToken, context);
   }
+
+  /** `{baseUrl}/oauth/authorize` with PKCE S256; scopes space-separated (e.g. "api read_repository"). */
+  authorizationUrl(request: AuthorizationUrlRequest): URL {
+    return authorizationUrl(this.endpoint.resolve("/oauth/authorize", "authorization"), this.endpoint.clientId, " ", request);
+  }
+
+  exchangeCode(request: CodeExchangeRequest, context: RefreshContext): Promise<RefreshedToken> {
+    return this.endpoint.exchangeCode(request, context);
+  }
+
+  async revoke(tokens: TokensToRevoke, context: RefreshContext): Promise<"revoked"> {
+    await this.endpoint.revokeRfc7009(tokens, context);
+    return "revoked";
+  }
+}
+
+/** `base` + `path`, keeping the base's own path (GitLab under a relative URL). */
+function joinPath(base: string, path: string): string {
+  return base.replace(/\/+$/, "") + path;
 }

@@ -1,7 +1,7 @@
 import * as oauth from "oauth4webapi";
-import { ConfigurationError, ScmResponseError } from "../errors";
+import { AuthorizationDeniedError, ConfigurationError, ScmResponseError } from "../errors";
 import { checkUrlOption } from "./check-provider-options";
-import { RefreshRejectedError, TransientScmError, type RefreshContext, type RefreshedToken } from "./scm-provider";
+import { RefreshRejectedError, TransientScmError, type CodeExchangeRequest, type RefreshContext, type RefreshedToken, type TokensToRevoke } from "./scm-provider";
 
 /**
  * The RFC 6749 §6 refresh grant, shared by every provider. The protocol work (request encoding,
@@ -57,6 +57,11 @@ export interface TokenResponseQuirks {
 
 /** RFC 6749 §5.2: the refresh token is "invalid, expired, revoked, … or was issued to another client". */
 const ALWAYS_REJECTED = "invalid_grant";
+/**
+ * OAuth errors that mean "this authorization code is dead" on the code exchange: RFC 6749 §5.2's
+ * invalid_grant (expired, redeemed, PKCE or redirect URI mismatch) and GitHub's bad_verification_code.
+ */
+const CODE_REJECTED: readonly RejectedRefreshTokenError[] = ["invalid_grant", "bad_verification_code"];
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
 /** A resolved token endpoint for one provider instance. */
@@ -68,10 +73,16 @@ export class OAuthTokenEndpoint {
   private readonly host: string;
   private readonly redirectUri?: string;
 
+  /** Where the SCM lives (the base URL, parsed). */
+  readonly baseUrl: URL;
+  readonly clientId: string;
+  private readonly allowInsecureHttp: boolean;
+
   constructor(
     options: OAuthClientOptions,
     tokenPath: string,
     private readonly quirks: TokenResponseQuirks = {},
+    endpoints: { revocationUrl?: string; issuer?: string } = {},
   ) {
     // The client secret lives only inside oauth4webapi's ClientAuth closure: no field holds it,
     // so JSON.stringify or util.inspect of a provider cannot show it.
@@ -87,7 +98,11 @@ export class OAuthTokenEndpoint {
     if (this.insecure && !LOOPBACK.has(tokenUrl.hostname) && !options.allowInsecureHttp) {
       throw new ConfigurationError(`the token endpoint ${tokenUrl.origin} for ${options.host} uses plain http; use https, or set allowInsecureHttp: true for a test server`);
     }
-    this.as = { issuer: base.origin, token_endpoint: tokenUrl.href };
+    this.baseUrl = base;
+    this.clientId = options.clientId;
+    this.allowInsecureHttp = options.allowInsecureHttp === true;
+    this.as = { issuer: endpoints.issuer ?? base.origin, token_endpoint: tokenUrl.href };
+    if (endpoints.revocationUrl !== undefined) this.as = { ...this.as, revocation_endpoint: this.checkedUrl(endpoints.revocationUrl, "revocation").href };
     this.client = { client_id: options.clientId };
     this.auth = options.clientAuth === "basic" ? oauth.ClientSecretBasic(options.clientSecret) : oauth.ClientSecretPost(options.clientSecret);
   }
@@ -109,6 +124,95 @@ export class OAuthTokenEndpoint {
     return this.toRefreshedToken(json, context.now);
   }
 
+  /**
+   * `path` under the base URL (a relative URL keeps the base's path prefix, as the token endpoint
+   * does), or an absolute URL as is; plain http only for loopback or with allowInsecureHttp.
+   */
+  resolve(path: string, purpose: string): URL {
+    if (/^https?:\/\//i.test(path)) return this.checkedUrl(path, purpose);
+    const url = new URL(path, this.baseUrl.href.endsWith("/") ? this.baseUrl.href : `${this.baseUrl.href}/`);
+    if (path.startsWith("/")) url.pathname = this.baseUrl.pathname.replace(/\/$/, "") + path;
+    return this.checkedUrl(url.href, purpose);
+  }
+
+  /**
+   * RFC 6749 §4.1.2–4.1.4 with PKCE: checks the callback (an `error` → AuthorizationDeniedError; a
+   * wrong `iss` → ScmResponseError), then redeems the code. A rejected code is RefreshRejectedError
+   * (the caller maps it), a 5xx or network failure TransientScmError — never retried: a code is single-use.
+   */
+  async exchangeCode(request: CodeExchangeRequest, context: RefreshContext): Promise<RefreshedToken> {
+    let params: URLSearchParams;
+    try {
+      params = oauth.validateAuthResponse(this.as, this.client, request.callback, request.expectedState);
+    } catch (e) {
+      if (e instanceof oauth.AuthorizationResponseError) throw new AuthorizationDeniedError(this.host, e.error);
+      throw new ScmResponseError(this.host, 0, `the authorization callback is not valid: ${sanitize(e instanceof Error ? e.message : String(e))}`);
+    }
+    let response: Response;
+    try {
+      response = await oauth.authorizationCodeGrantRequest(this.as, this.client, this.auth, params, request.redirectUri, request.codeVerifier, {
+        signal: AbortSignal.timeout(context.timeoutMs),
+        [oauth.allowInsecureRequests]: this.insecure,
+      });
+    } catch (e) {
+      throw new TransientScmError(undefined, describeNetworkError(e), true);
+    }
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel();
+      throw new TransientScmError(response.status, `HTTP ${response.status}`, response.status !== 429, retryAfterMs(response, context.now));
+    }
+    if (this.quirks.errorsInHttp200 && response.status === 200) await this.rejectErrorBodyIn200(response, CODE_REJECTED);
+    let json: oauth.TokenEndpointResponse;
+    try {
+      json = await oauth.processAuthorizationCodeResponse(this.as, this.client, await withoutIdToken(response));
+    } catch (e) {
+      throw this.mapProcessingError(e, response.status, CODE_REJECTED);
+    }
+    return this.toRefreshedToken(json, context.now);
+  }
+
+  /**
+   * RFC 7009: revokes the refresh token (a compliant server then also invalidates the access tokens
+   * of the grant), then the access token (for servers that do not cascade). Resolves when the server
+   * confirmed both; an unknown or already-dead token is confirmed too (RFC 7009 §2.2).
+   */
+  async revokeRfc7009(tokens: TokensToRevoke, context: RefreshContext): Promise<void> {
+    if (this.as.revocation_endpoint === undefined) throw new ConfigurationError(`provider ${this.host}: no revocation endpoint is configured`);
+    const list: Array<[string, "refresh_token" | "access_token"]> = [];
+    if (tokens.refreshToken !== undefined) list.push([tokens.refreshToken, "refresh_token"]);
+    list.push([tokens.accessToken, "access_token"]);
+    for (const [token, hint] of list) {
+      let response: Response;
+      try {
+        response = await oauth.revocationRequest(this.as, this.client, this.auth, token, {
+          additionalParameters: { token_type_hint: hint },
+          signal: AbortSignal.timeout(context.timeoutMs),
+          [oauth.allowInsecureRequests]: this.insecure,
+        });
+      } catch (e) {
+        throw new TransientScmError(undefined, describeNetworkError(e), true);
+      }
+      if (response.status >= 500 || response.status === 429) {
+        await response.body?.cancel();
+        throw new TransientScmError(response.status, `HTTP ${response.status}`, true, retryAfterMs(response, context.now));
+      }
+      try {
+        await oauth.processRevocationResponse(response);
+      } catch (e) {
+        if (e instanceof oauth.ResponseBodyError) throw new ScmResponseError(this.host, e.status, `revocation refused (${e.error})`, e.error);
+        throw new ScmResponseError(this.host, response.status, `revocation refused: ${sanitize(e instanceof Error ? e.message : String(e))}`);
+      }
+    }
+  }
+
+  private checkedUrl(value: string, purpose: string): URL {
+    const url = checkUrlOption(value, `${purpose} URL`, `provider ${this.host}`);
+    if (url.protocol === "http:" && !LOOPBACK.has(url.hostname) && !this.allowInsecureHttp) {
+      throw new ConfigurationError(`the ${purpose} endpoint ${url.origin} for ${this.host} uses plain http; use https, or set allowInsecureHttp: true for a test server`);
+    }
+    return url;
+  }
+
   private async send(refreshToken: string, context: RefreshContext): Promise<Response> {
     const additionalParameters: Record<string, string> = {};
     if (this.redirectUri) additionalParameters.redirect_uri = this.redirectUri;
@@ -125,7 +229,7 @@ export class OAuthTokenEndpoint {
     }
   }
 
-  private async rejectErrorBodyIn200(response: Response): Promise<void> {
+  private async rejectErrorBodyIn200(response: Response, rejected?: readonly RejectedRefreshTokenError[]): Promise<void> {
     let body: unknown;
     try {
       body = await response.clone().json();
@@ -133,12 +237,12 @@ export class OAuthTokenEndpoint {
       return; // not JSON: processRefreshTokenResponse reports it
     }
     if (isRecord(body) && typeof body.error === "string") {
-      throw this.classifyOAuthError(body.error, 200, typeof body.error_description === "string" ? body.error_description : undefined);
+      throw this.classifyOAuthError(body.error, 200, typeof body.error_description === "string" ? body.error_description : undefined, rejected);
     }
   }
 
-  private classifyOAuthError(error: string, status: number, description: string | undefined): Error {
-    const rejected = [ALWAYS_REJECTED, ...(this.quirks.rejectedRefreshTokenErrors ?? [])];
+  private classifyOAuthError(error: string, status: number, description: string | undefined, rejectedErrors?: readonly RejectedRefreshTokenError[]): Error {
+    const rejected = rejectedErrors ?? [ALWAYS_REJECTED, ...(this.quirks.rejectedRefreshTokenErrors ?? [])];
     if (rejected.some((r) => isRejection(r, error, description))) return new RefreshRejectedError(error, status);
     if (error === "invalid_client" || error === "incorrect_client_credentials" || error === "unauthorized_client") {
       return new ScmResponseError(this.host, status, `client authentication failed (${error}): check clientId and clientSecret for ${this.host}`, error);
@@ -146,12 +250,12 @@ export class OAuthTokenEndpoint {
     return new ScmResponseError(this.host, status, `OAuth error ${error}`, error);
   }
 
-  private mapProcessingError(e: unknown, status: number): Error {
-    if (e instanceof oauth.ResponseBodyError) return this.classifyOAuthError(e.error, e.status, e.error_description);
+  private mapProcessingError(e: unknown, status: number, rejected?: readonly RejectedRefreshTokenError[]): Error {
+    if (e instanceof oauth.ResponseBodyError) return this.classifyOAuthError(e.error, e.status, e.error_description, rejected);
     if (e instanceof oauth.WWWAuthenticateChallengeError) {
       const challenge = e.cause.find((c) => typeof c.parameters.error === "string");
       const description = challenge?.parameters.error_description;
-      return this.classifyOAuthError(challenge?.parameters.error ?? "invalid_client", e.status, typeof description === "string" ? description : undefined);
+      return this.classifyOAuthError(challenge?.parameters.error ?? "invalid_client", e.status, typeof description === "string" ? description : undefined, rejected);
     }
     const message = e instanceof Error ? e.message : String(e);
     return new ScmResponseError(this.host, status, sanitize(message));

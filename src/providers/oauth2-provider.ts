@@ -2,7 +2,8 @@ import { ConfigurationError } from "../errors";
 import { checkBooleanOption, checkOneOfOption, checkOptionalSeconds, checkUrlOption } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type RejectedRefreshTokenError } from "./oauth-token-endpoint";
-import type { RefreshContext, RefreshedToken, ScmProvider } from "./scm-provider";
+import { authorizationUrl, type ScopeSeparator } from "./authorization-endpoint";
+import type { AuthorizationUrlRequest, AuthorizingScmProvider, CodeExchangeRequest, RefreshContext, RefreshedToken, RevocationCapability, TokensToRevoke } from "./scm-provider";
 
 export interface OAuth2ProviderOptions {
   /** The host tokens are stored under, e.g. "gitea.example.com". */
@@ -35,6 +36,17 @@ export interface OAuth2ProviderOptions {
   redirectUri?: string;
   /** Allow plain http:// for a non-loopback tokenUrl (never do this in production). */
   allowInsecureHttp?: boolean;
+  /** The authorization endpoint, for the connect flow, e.g. "https://gitea.example.com/login/oauth/authorize". */
+  authorizeUrl?: string;
+  /** How the authorization request joins scopes: " " (RFC 6749 §3.3, default) or "," (some servers). */
+  scopeSeparator?: ScopeSeparator;
+  /** An RFC 7009 revocation endpoint; without it, disconnect only deletes (revocation kind "none"). */
+  revocationUrl?: string;
+  /**
+   * The server's issuer identifier, checked against the callback's `iss` parameter (RFC 9207) when the
+   * server sends one. Default: the origin of `tokenUrl`.
+   */
+  issuer?: string;
 }
 
 /**
@@ -59,10 +71,14 @@ export interface OAuth2ProviderOptions {
  *   fallbackExpiresInSeconds: 3600, // ACCESS_TOKEN_EXPIRATION_TIME's default
  * });
  */
-export class OAuth2Provider implements ScmProvider {
+export class OAuth2Provider implements AuthorizingScmProvider {
   readonly host: string;
   readonly requiresOpportunisticRefresh: boolean;
+  /** "rfc7009" when `revocationUrl` is set, else "none". */
+  readonly revocation: RevocationCapability;
   private readonly endpoint: OAuthTokenEndpoint;
+  private readonly authorizeEndpoint: URL | undefined;
+  private readonly scopeSeparator: ScopeSeparator;
 
   constructor(options: OAuth2ProviderOptions) {
     this.host = normalizeHost(options.host);
@@ -90,11 +106,37 @@ export class OAuth2Provider implements ScmProvider {
         rejectedRefreshTokenErrors: rejected,
         fallbackExpiresInSeconds: checkOptionalSeconds(options.fallbackExpiresInSeconds, "fallbackExpiresInSeconds", name),
       },
+      {
+        revocationUrl: options.revocationUrl === undefined ? undefined : checkUrlOption(options.revocationUrl, "revocationUrl", name).href,
+        issuer: options.issuer === undefined ? undefined : checkUrlOption(options.issuer, "issuer", name).href.replace(/\/$/, ""),
+      },
     );
+    this.authorizeEndpoint = options.authorizeUrl === undefined ? undefined : this.endpoint.resolve(checkUrlOption(options.authorizeUrl, "authorizeUrl", name).href, "authorization");
+    this.scopeSeparator = options.scopeSeparator === undefined ? " " : checkOneOfOption(options.scopeSeparator, [" ", ","] as const, "scopeSeparator", name);
+    this.revocation =
+      options.revocationUrl === undefined
+        ? { kind: "none", note: "no revocationUrl configured: disconnect deletes the stored tokens only" }
+        : { kind: "rfc7009", endpoint: options.revocationUrl, note: "RFC 7009: revokes the refresh token (a compliant server ends the grant), then the access token" };
   }
 
   refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
     return this.endpoint.refresh(refreshToken, context);
+  }
+
+  /** `authorizeUrl` with PKCE S256 and the scopes joined by `scopeSeparator`; ConfigurationError without `authorizeUrl`. */
+  authorizationUrl(request: AuthorizationUrlRequest): URL {
+    if (!this.authorizeEndpoint) throw new ConfigurationError(`OAuth2Provider(${this.host}): set authorizeUrl to start authorizations`, "authorizeUrl");
+    return authorizationUrl(this.authorizeEndpoint, this.endpoint.clientId, this.scopeSeparator, request);
+  }
+
+  exchangeCode(request: CodeExchangeRequest, context: RefreshContext): Promise<RefreshedToken> {
+    return this.endpoint.exchangeCode(request, context);
+  }
+
+  async revoke(tokens: TokensToRevoke, context: RefreshContext): Promise<"revoked" | "unsupported"> {
+    if (this.revocation.kind === "none") return "unsupported";
+    await this.endpoint.revokeRfc7009(tokens, context);
+    return "revoked";
   }
 }
 

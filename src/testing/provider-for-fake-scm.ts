@@ -17,6 +17,7 @@ export const DEFAULT_TEST_HOSTS: Record<FakeScmProfileName, string> = {
   bitbucket_cloud: "bitbucket.org",
   rfc9700_strict: "oauth.example.com",
   keeps_old_access_tokens: "gitea.example.com",
+  generic_oauth2: "oauth2.example.com",
 };
 
 /**
@@ -51,9 +52,12 @@ export function providerForFakeScm(scm: FakeScmServer, host?: string): ScmProvid
       return new BitbucketCloudProvider({ ...options, revokesOnRefresh });
     case "rfc9700_strict":
     case "keeps_old_access_tokens":
+    case "generic_oauth2":
       return new OAuth2Provider({
         host: options.host,
         tokenUrl: scm.baseUrl + scm.tokenPath,
+        authorizeUrl: scm.baseUrl + scm.profile.authorizePath,
+        revocationUrl: scm.profile.revocation.kind === "rfc7009" ? scm.baseUrl + scm.profile.revocation.path : undefined,
         ...CLIENT,
         clientAuth: scm.profile.clientAuth.find((m): m is "body" | "basic" => m === "basic" || m === "body") ?? "body",
         revokesOnRefresh,

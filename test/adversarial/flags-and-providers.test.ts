@@ -62,7 +62,7 @@ describe("adversarial: feature flags", function () {
           expect((got.value as Token).value, `${label}: the user's token`).to.equal(victim.value);
         });
       }),
-      fcParams(40),
+      fcParams(25),
     );
     w.flags.set({ opportunisticRefresh: false, workspaceStartLifetimeMinutes: 10, horizonMinutes: 20, drain: true }, victim.userId);
     failures.assertNone();
@@ -135,7 +135,7 @@ describe("adversarial: provider constructors", function () {
           }
         });
       }),
-      fcParams(120),
+      fcParams(80),
     );
     failures.assertNone();
   });

@@ -175,7 +175,7 @@ for (const kind of dbKinds()) {
           await failures.check(label, () => judge(c, w, w.leaks));
           await failures.check(`victims after ${label}`, () => w.checkVictims(label));
         }),
-        fcParams(kind === "mariadb" ? 40 : 80),
+        fcParams(kind === "mariadb" ? 25 : 50),
       );
       await failures.check("surfaces", () => w.checkSurfaces("hostile storeToken"));
       failures.assertNone();

@@ -175,7 +175,7 @@ for (const kind of dbKinds()) {
           await failures.check(c.label, () => judge(c, w, w.leaks));
           await failures.check(`victim after ${c.label}`, () => victimIntact(c.label));
         }),
-        fcParams(kind === "mariadb" ? 60 : 100),
+        fcParams(kind === "mariadb" ? 35 : 60),
       );
       await failures.check("victim take", async () => {
         expect(await secrets.take(victim.id, { purpose: "victim" }), "the victim's secret reads back exactly").to.equal(victim.value);
@@ -198,7 +198,7 @@ for (const kind of dbKinds()) {
             if (!sane && bag !== "either" && got.ok) expect.fail(`${label}: accepted silently`);
           });
         }),
-        fcParams(40),
+        fcParams(20),
       );
       failures.assertNone();
     });

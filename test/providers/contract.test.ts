@@ -32,6 +32,7 @@ const CASES: ContractCase[] = [
   { provider: "BitbucketCloudProvider", profile: "bitbucket_cloud", overrides: { oldAccessTokenOnRefresh: "revoke_immediately" }, revokesOnRefresh: true, rejection: "invalid_request" },
   { provider: "OAuth2Provider", profile: "rfc9700_strict", revokesOnRefresh: true, rejection: "invalid_grant" },
   { provider: "OAuth2Provider", profile: "keeps_old_access_tokens", revokesOnRefresh: false, rejection: "invalid_grant" },
+  { provider: "OAuth2Provider", profile: "generic_oauth2", revokesOnRefresh: false, rejection: "invalid_grant" },
 ];
 
 function title(c: ContractCase): string {

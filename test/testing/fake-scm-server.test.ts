@@ -419,8 +419,10 @@ describe("FakeScmServer", () => {
     it("other grant types get unsupported_grant_type; missing parameters invalid_request", async () => {
       const scm = await start({ profile: "rfc9700_strict" });
       const t = await freshRefreshToken(scm);
-      const code = await refresh(scm, t.refreshToken, { params: { grant_type: "authorization_code" } });
+      const code = await refresh(scm, t.refreshToken, { params: { grant_type: "client_credentials" } });
       expect([code.status, code.json["error"]]).to.deep.equal([400, "unsupported_grant_type"]);
+      const noCode = await refresh(scm, t.refreshToken, { params: { grant_type: "authorization_code" } });
+      expect([noCode.status, noCode.json["error"]]).to.deep.equal([400, "invalid_request"]);
       const noToken = await refresh(scm, "", {});
       expect([noToken.status, noToken.json["error"]]).to.deep.equal([400, "invalid_request"]);
       const noGrant = await fetch(scm.baseUrl + scm.tokenPath, {
@@ -865,6 +867,9 @@ describe("FakeScmServer", () => {
         familyRevocations: 0,
         resourceRequests: 2,
         resourceRejectedRevokedByRefresh: 1,
+        authorizations: 0,
+        codeExchanges: 0,
+        revocations: 0,
       });
       scm.resetCounters();
       expect(scm.counters).to.equal(counters);

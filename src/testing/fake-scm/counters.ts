@@ -21,6 +21,12 @@ export interface FakeScmCounters {
   resourceRequests: number;
   /** Resource requests rejected because their access token had been revoked by a refresh. */
   resourceRejectedRevokedByRefresh: number;
+  /** Authorization requests answered (approved or denied), by `authorize()` or a GET to the authorization endpoint. */
+  authorizations: number;
+  /** Authorization codes exchanged for tokens. */
+  codeExchanges: number;
+  /** Accepted revocation requests (RFC 7009 or GitHub's grant deletion), whether or not the token was known. */
+  revocations: number;
 }
 
 export function newCounters(): FakeScmCounters {
@@ -34,6 +40,9 @@ export function newCounters(): FakeScmCounters {
     familyRevocations: 0,
     resourceRequests: 0,
     resourceRejectedRevokedByRefresh: 0,
+    authorizations: 0,
+    codeExchanges: 0,
+    revocations: 0,
   };
 }
 

@@ -1,9 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { systemClock, type Clock } from "../../clock";
+import { AuthorizationCodes } from "./authorization-codes";
 import { newCounters, resetCounters, type FakeScmCounters } from "./counters";
 import { FailureQueue, HTML_502_PAGE, TRUNCATED_JSON, type InjectedFailure } from "./failure-injection";
-import { authenticateClient, parseTokenRequest, readBody, send, sendError, sendTokenEndpoint, type TokenRequest } from "./http-wire";
+import { authenticateClient, parseBasic, parseTokenRequest, readBody, send, sendError, sendTokenEndpoint, type TokenRequest } from "./http-wire";
 import { KeyedLocks } from "./locks";
 import { PausePoints, type PauseHandle, type PausePoint } from "./pause-points";
 import { resolveProfile, type FakeScmHttpError, type FakeScmProfile, type FakeScmProfileName, type FakeScmProfileOverrides } from "./profiles";
@@ -117,6 +118,8 @@ export class FakeScmServer {
   private readonly clock: Clock;
   private readonly clientId: string;
   private readonly clientSecret: string;
+  private readonly redirectUri: string;
+  private readonly codes: AuthorizationCodes;
   private readonly families: TokenFamilies;
   private readonly failures = new FailureQueue();
   private readonly pauses = new PausePoints();
@@ -142,6 +145,8 @@ export class FakeScmServer {
     this.clientId = nonEmpty(options.clientId ?? "test-client", "clientId");
     this.clientSecret = nonEmpty(options.clientSecret ?? "test-secret", "clientSecret");
     const redirectUri = nonEmpty(options.redirectUri ?? "http://127.0.0.1/oauth/callback", "redirectUri");
+    this.redirectUri = redirectUri;
+    this.codes = new AuthorizationCodes(this.clock);
     this.families = new TokenFamilies(this.profile, this.clock, this.counters);
     this.flow = new RefreshFlow(this.profile, this.families, new KeyedLocks(this.clock), this.pauses, this.counters, redirectUri);
     this.http = createServer((req, res) => void this.handle(req, res));
@@ -169,6 +174,56 @@ export class FakeScmServer {
       throw new RangeError("FakeScmServer.issueTokens: scopes must be non-empty strings without spaces or commas");
     }
     return this.families.issue(this.clientId, userId, scopes);
+  }
+
+  /**
+   * Plays the user at the authorization endpoint, without a browser: takes the URL the code under test
+   * would redirect the browser to (e.g. `ScmConnector.startAuthorization().url`) and returns the URL the
+   * SCM would send the browser back to — `?code=…&state=…` when `approve` (default true), or
+   * `?error=access_denied&state=…`. The code is single-use, expires after the profile's
+   * `authorizationCodeTtlSeconds` (injected clock) and is bound to the client, the redirect URI and the
+   * PKCE challenge (S256), all checked by the token endpoint's `grant_type=authorization_code`.
+   *
+   * Like a real SCM, an unknown `client_id` or a `redirect_uri` other than the registered one is not
+   * redirected (that would be an open redirector): it throws RangeError. Other request errors come
+   * back as `error=invalid_request` / `unsupported_response_type`.
+   *
+   * @example
+   * const { url } = await connector.startAuthorization("alice", "gitlab.example.com");
+   * const callbackUrl = scm.authorize(url, { approve: true, userId: "alice" });
+   * await connector.completeAuthorization("alice", callbackUrl);
+   */
+  authorize(authorizationUrl: string, options: { approve?: boolean; userId?: string } = {}): string {
+    const url = new URL(authorizationUrl);
+    if (url.pathname !== this.profile.authorizePath) throw new RangeError(`FakeScmServer.authorize: not this profile's authorization endpoint (${this.profile.authorizePath})`);
+    const params = url.searchParams;
+    if (params.get("client_id") !== this.clientId) throw new RangeError("FakeScmServer.authorize: unknown client_id (the SCM shows an error page, it does not redirect)");
+    const redirectUri = params.get("redirect_uri") ?? this.redirectUri;
+    if (redirectUri !== this.redirectUri) throw new RangeError("FakeScmServer.authorize: redirect_uri is not the registered one (the SCM shows an error page, it does not redirect)");
+    this.counters.authorizations += 1;
+    const back = new URL(redirectUri);
+    const state = params.get("state");
+    if (state !== null) back.searchParams.set("state", state);
+    const fail = (error: string, description: string) => {
+      back.searchParams.set("error", error);
+      back.searchParams.set("error_description", description);
+      return back.href;
+    };
+    if (params.get("response_type") !== "code") return fail("unsupported_response_type", "Only response_type=code is supported.");
+    const challenge = params.get("code_challenge") ?? undefined;
+    if (challenge !== undefined && params.get("code_challenge_method") !== "S256") return fail("invalid_request", "code_challenge_method must be S256.");
+    if (options.approve === false) return fail("access_denied", "The resource owner denied the request.");
+    const requested = (params.get("scope") ?? "").split(/[ ,]+/).filter((s) => s !== "");
+    const code = this.codes.issue({
+      clientId: this.clientId,
+      redirectUri,
+      codeChallenge: challenge,
+      userId: nonEmpty(options.userId ?? "user-1", "userId"),
+      scopes: requested.length > 0 ? requested : [...this.profile.defaultScopes],
+      ttlSeconds: this.profile.authorizationCodeTtlSeconds,
+    });
+    back.searchParams.set("code", code);
+    return back.href;
   }
 
   /** The resource endpoint's verdict, without an HTTP round trip and without counting. */
@@ -255,6 +310,18 @@ export class FakeScmServer {
         if (req.method !== "POST") return send(res, 405, "application/json", JSON.stringify({ error: "method_not_allowed" }), { Allow: "POST" });
         return await this.handleToken(req, res, url);
       }
+      if (url.pathname === this.profile.authorizePath) {
+        if (req.method !== "GET") return send(res, 405, "application/json", JSON.stringify({ error: "method_not_allowed" }), { Allow: "GET" });
+        return this.handleAuthorize(req, res);
+      }
+      if (this.profile.revocation.kind === "rfc7009" && url.pathname === this.profile.revocation.path) {
+        if (req.method !== "POST") return send(res, 405, "application/json", JSON.stringify({ error: "method_not_allowed" }), { Allow: "POST" });
+        return await this.handleRfc7009Revocation(req, res, url);
+      }
+      if (this.profile.revocation.kind === "github_grant" && grantPathMatches(this.profile.revocation.path, url.pathname)) {
+        if (req.method !== "DELETE") return send(res, 405, "application/json", JSON.stringify({ message: "Not Found" }), { Allow: "DELETE" });
+        return await this.handleGitHubGrantDeletion(req, res, url);
+      }
       if (url.pathname === this.profile.resourcePath) {
         if (req.method !== "GET") return send(res, 405, "application/json", JSON.stringify({ error: "method_not_allowed" }), { Allow: "GET" });
         return this.handleResource(req, res);
@@ -293,7 +360,8 @@ export class FakeScmServer {
 
     const grantType = request.params["grant_type"];
     if (grantType === undefined || grantType === "") return this.oauthError(res, request.acceptsJson, 400, "invalid_request", "Missing parameter: grant_type.");
-    if (grantType !== "refresh_token") return this.oauthError(res, request.acceptsJson, 400, "unsupported_grant_type", "Only grant_type=refresh_token is supported.");
+    if (grantType === "authorization_code") return this.exchangeCode(res, request, failure);
+    if (grantType !== "refresh_token") return this.oauthError(res, request.acceptsJson, 400, "unsupported_grant_type", "Only grant_type=refresh_token and authorization_code are supported.");
     const refreshToken = request.params["refresh_token"];
     if (refreshToken === undefined || refreshToken === "") return this.oauthError(res, request.acceptsJson, 400, "invalid_request", "Missing parameter: refresh_token.");
 
@@ -315,6 +383,75 @@ export class FakeScmServer {
       return;
     }
     sendTokenEndpoint(res, this.profile, request.acceptsJson, 200, tokenResponseBody(this.profile, outcome.tokens));
+  }
+
+  /** `grant_type=authorization_code` (RFC 6749 §4.1.3 + RFC 7636 §4.5): a new token family. */
+  private exchangeCode(res: ServerResponse, request: TokenRequest, failure: InjectedFailure | undefined): void {
+    const code = request.params["code"];
+    if (code === undefined || code === "") return this.oauthError(res, request.acceptsJson, 400, "invalid_request", "Missing parameter: code.");
+    const outcome = this.codes.redeem(code, this.clientId, request.params["redirect_uri"], request.params["code_verifier"]);
+    if (!outcome.ok) {
+      // RFC 6749 §4.1.2: a code used twice SHOULD revoke the tokens issued from it.
+      if (outcome.replayedFamilyId !== undefined) this.families.revokeFamily(outcome.replayedFamilyId);
+      const e = this.profile.errors.invalidAuthorizationCode;
+      return sendTokenEndpoint(res, this.profile, request.acceptsJson, e.status, e.body, e.headers);
+    }
+    const issued = this.families.issue(this.clientId, outcome.grant.userId, outcome.grant.scopes);
+    outcome.bind(issued.familyId);
+    this.counters.codeExchanges += 1;
+    if (failure?.kind === "commit_then_fail") return send(res, failure.status ?? 502, "application/json", JSON.stringify({ error: "server_error" }));
+    if (failure?.kind === "commit_then_reset") {
+      res.destroy();
+      return;
+    }
+    const body = tokenResponseBody(this.profile, { accessToken: issued.accessToken, refreshToken: issued.refreshToken, scopes: issued.scopes, issuedAt: this.clock.now() });
+    sendTokenEndpoint(res, this.profile, request.acceptsJson, 200, body);
+  }
+
+  /** GET on the authorization endpoint: approves as "user-1" and redirects (a stand-in for a browser that clicks "Authorize"). */
+  private handleAuthorize(req: IncomingMessage, res: ServerResponse): void {
+    let location: string;
+    try {
+      location = this.authorize(new URL(req.url ?? "/", this.url).href);
+    } catch (e) {
+      return send(res, 400, "text/plain; charset=utf-8", e instanceof Error ? e.message : "invalid authorization request");
+    }
+    send(res, 302, "text/plain; charset=utf-8", "", { Location: location });
+  }
+
+  /** RFC 7009: 200 for any token, known or not (§2.2); client authentication as on the token endpoint. */
+  private async handleRfc7009Revocation(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const parsed = parseTokenRequest(req, await readBody(req), url, this.profile);
+    if (!parsed.ok) return sendError(res, { status: 400, body: { error: "invalid_request", error_description: parsed.description } });
+    const request = parsed.request;
+    const auth = authenticateClient(request, this.profile.clientAuth, this.clientId, this.clientSecret);
+    if (!auth.ok) return sendError(res, this.profile.errors.invalidClient);
+    const token = request.params["token"];
+    if (token === undefined || token === "") return sendError(res, { status: 400, body: { error: "invalid_request", error_description: "Missing parameter: token." } });
+    this.families.revokeToken(token);
+    this.counters.revocations += 1;
+    send(res, 200, "application/json; charset=utf-8", "{}");
+  }
+
+  /** GitHub's `DELETE /applications/{client_id}/grant`: Basic auth, `{"access_token": …}`; 204, or 404 for a dead or unknown token. */
+  private async handleGitHubGrantDeletion(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const notFound = () => send(res, 404, "application/json; charset=utf-8", JSON.stringify({ message: "Not Found", documentation_url: "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-authorization" }));
+    const body = await readBody(req);
+    const basic = parseBasic(req.headers.authorization);
+    const clientInPath = decodeURIComponent(url.pathname.split("/").at(-2) ?? "");
+    const authenticated = basic !== undefined && authenticateClient({ params: {}, basic, acceptsJson: true }, ["basic"], this.clientId, this.clientSecret).ok;
+    if (!authenticated || clientInPath !== this.clientId) return notFound(); // GitHub answers 404 for bad app credentials too
+    let accessToken: unknown;
+    try {
+      accessToken = body === "too_large" ? undefined : (JSON.parse(body.toString("utf8")) as { access_token?: unknown }).access_token;
+    } catch {
+      accessToken = undefined;
+    }
+    if (typeof accessToken !== "string") return send(res, 422, "application/json; charset=utf-8", JSON.stringify({ message: "Validation Failed" }));
+    if (!this.isAccessTokenLive(accessToken)) return notFound();
+    this.revokeFamilyOf(accessToken);
+    this.counters.revocations += 1;
+    send(res, 204, "application/json", "");
   }
 
   /** Failures that change no state answer at once; returns false for those that act later. */
@@ -373,6 +510,12 @@ export class FakeScmServer {
         return sendError(res, errors.expiredAccessToken);
     }
   }
+}
+
+/** Does `pathname` match a path template with `{client_id}`? */
+function grantPathMatches(template: string, pathname: string): boolean {
+  const [before, after] = template.split("{client_id}");
+  return after !== undefined && pathname.startsWith(before!) && pathname.endsWith(after) && pathname.length > before!.length + after.length && !pathname.slice(before!.length, pathname.length - after.length).includes("/");
 }
 
 function acceptsJson(req: IncomingMessage): boolean {

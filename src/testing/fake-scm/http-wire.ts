@@ -97,7 +97,7 @@ function parseJsonParams(text: string): Record<string, string> | undefined {
 }
 
 /** RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`. */
-function parseBasic(header: string | undefined): TokenRequest["basic"] {
+export function parseBasic(header: string | undefined): TokenRequest["basic"] {
   if (header === undefined) return undefined;
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!match) return /^Basic\b/i.test(header) ? "malformed" : undefined;

@@ -11,7 +11,8 @@ export type FakeScmProfileName =
   | "github_oauth_app"
   | "bitbucket_cloud"
   | "rfc9700_strict"
-  | "keeps_old_access_tokens";
+  | "keeps_old_access_tokens"
+  | "generic_oauth2";
 
 /** Where the token endpoint looks for client credentials. */
 export type ClientAuthMethod = "body" | "basic" | "query";
@@ -66,7 +67,19 @@ export interface FakeScmErrors {
   readonly revokedAccessToken: FakeScmHttpError;
   /** Resource endpoint: token past its expiry. */
   readonly expiredAccessToken: FakeScmHttpError;
+  /** Token endpoint, code exchange: unknown, expired, reused code, or PKCE / redirect_uri mismatch. */
+  readonly invalidAuthorizationCode: FakeScmHttpError;
 }
+
+/**
+ * How the application can revoke a user's tokens:
+ * - `rfc7009`: `POST {path}` with `token` (and `token_type_hint`) and client authentication; always
+ *   200 (RFC 7009 §2.2). A refresh token revokes its whole family; an access token only itself.
+ * - `github_grant`: `DELETE {path}` (`{client_id}` in the path) with HTTP Basic client credentials and
+ *   `{"access_token": "…"}`: 204 and the family is revoked; 404 for an unknown or dead access token.
+ * - `none`: no such endpoint (Bitbucket DC and Cloud).
+ */
+export type FakeScmRevocation = { readonly kind: "rfc7009"; readonly path: string } | { readonly kind: "github_grant"; readonly path: string } | { readonly kind: "none" };
 
 /**
  * Token string shapes: clients that parse or length-check tokens should break here, not in production.
@@ -115,6 +128,11 @@ export interface FakeScmProfile {
   readonly defaultScopes: readonly string[];
   readonly responseQuirks: FakeScmResponseQuirks;
   readonly errors: FakeScmErrors;
+  /** The authorization endpoint (GET); see `FakeScmServer.authorize()`. */
+  readonly authorizePath: string;
+  readonly revocation: FakeScmRevocation;
+  /** Authorization codes live this long (on the injected clock). */
+  readonly authorizationCodeTtlSeconds: number;
 }
 
 /** `Partial<FakeScmProfile>`, except that `responseQuirks` and `errors` may be partial too. */
@@ -159,8 +177,21 @@ const GITHUB_BAD_CREDENTIALS: FakeScmHttpError = {
 
 const GITHUB_TROUBLESHOOTING = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors";
 
+const INVALID_CODE: FakeScmHttpError = {
+  status: 400,
+  body: { error: "invalid_grant", error_description: "The authorization code is invalid, expired, already used, or does not match the redirect URI or code verifier." },
+};
+
 /** GitHub answers token-endpoint errors with HTTP 200. */
 const GITHUB_ERRORS: FakeScmErrors = {
+  invalidAuthorizationCode: {
+    status: 200,
+    body: {
+      error: "bad_verification_code",
+      error_description: "The code passed is incorrect or expired.",
+      error_uri: `${GITHUB_TROUBLESHOOTING}#bad-verification-code`,
+    },
+  },
   invalidGrant: {
     status: 200,
     body: {
@@ -217,6 +248,7 @@ const PLAIN_QUIRKS: FakeScmResponseQuirks = {
 };
 
 const GENERIC_OAUTH_ERRORS: FakeScmErrors = {
+  invalidAuthorizationCode: INVALID_CODE,
   invalidGrant: { status: 400, body: { error: "invalid_grant", error_description: "The refresh token is invalid, expired or revoked." } },
   invalidClient: RFC6749_INVALID_CLIENT,
   unsupportedContentType: GENERIC_UNSUPPORTED_CONTENT_TYPE,
@@ -248,8 +280,12 @@ const bitbucketDc: FakeScmProfile = {
   toctouBothSucceed: false,
   tokenFormat: "jwt_shaped",
   defaultScopes: ["REPO_READ", "REPO_WRITE"],
+  authorizePath: "/rest/oauth2/latest/authorize",
+  revocation: { kind: "none" }, // no revocation endpoint for incoming links
+  authorizationCodeTtlSeconds: 600,
   responseQuirks: { ...PLAIN_QUIRKS, tokenType: "bearer" }, // no created_at
   errors: {
+    invalidAuthorizationCode: INVALID_CODE, // exact text unverified
     // The plugin throws InvalidGrantException with this i18n key; rendered text and status 400 unverified.
     invalidGrant: { status: 400, body: { error: "invalid_grant", error_description: "oauth2.rest.error.invalid.refresh.token" } },
     invalidClient: RFC6749_INVALID_CLIENT,
@@ -301,8 +337,12 @@ const gitlab: FakeScmProfile = {
   toctouBothSucceed: false,
   tokenFormat: "hex64",
   defaultScopes: ["api", "read_repository"],
+  authorizePath: "/oauth/authorize",
+  revocation: { kind: "rfc7009", path: "/oauth/revoke" }, // Doorkeeper
+  authorizationCodeTtlSeconds: 600, // Doorkeeper's default authorization_code_expires_in
   responseQuirks: { ...PLAIN_QUIRKS, emitCreatedAt: true, tokenType: "Bearer" },
   errors: {
+    invalidAuthorizationCode: { status: 400, body: { error: "invalid_grant", error_description: DOORKEEPER_INVALID_GRANT } },
     invalidGrant: {
       status: 400,
       body: { error: "invalid_grant", error_description: DOORKEEPER_INVALID_GRANT },
@@ -352,6 +392,9 @@ const githubAppUser: FakeScmProfile = {
   toctouBothSucceed: false,
   tokenFormat: "github_user_to_server",
   defaultScopes: [],
+  authorizePath: "/login/oauth/authorize",
+  revocation: { kind: "github_grant", path: "/api/v3/applications/{client_id}/grant" }, // GHES layout; api.github.com has no /api/v3
+  authorizationCodeTtlSeconds: 600, // "expires after 10 minutes"
   responseQuirks: { ...GITHUB_QUIRKS, scopeAlwaysEmpty: true }, // `scope: ""` for GitHub Apps
   errors: GITHUB_ERRORS,
 };
@@ -374,6 +417,9 @@ const githubOauthApp: FakeScmProfile = {
   toctouBothSucceed: false,
   tokenFormat: "github_oauth",
   defaultScopes: ["repo"],
+  authorizePath: "/login/oauth/authorize",
+  revocation: { kind: "github_grant", path: "/api/v3/applications/{client_id}/grant" },
+  authorizationCodeTtlSeconds: 600,
   responseQuirks: { ...GITHUB_QUIRKS, refreshTokenExpiresIn: false },
   errors: GITHUB_ERRORS,
 };
@@ -396,6 +442,9 @@ const bitbucketCloud: FakeScmProfile = {
   toctouBothSucceed: false,
   tokenFormat: "opaque",
   defaultScopes: ["account", "repository"],
+  authorizePath: "/site/oauth2/authorize",
+  revocation: { kind: "none" }, // none documented
+  authorizationCodeTtlSeconds: 600, // unverified
   responseQuirks: {
     ...PLAIN_QUIRKS,
     scopeField: "both", // `scopes` before 2026-05-04, `scope` after
@@ -431,6 +480,9 @@ const rfc9700Strict: FakeScmProfile = {
   toctouBothSucceed: false,
   tokenFormat: "opaque",
   defaultScopes: ["read", "write"],
+  authorizePath: "/oauth2/authorize",
+  revocation: { kind: "rfc7009", path: "/oauth2/revoke" },
+  authorizationCodeTtlSeconds: 60, // RFC 6749 §4.1.2: "a maximum lifetime of 10 minutes is RECOMMENDED"; strict servers use 60 s
   responseQuirks: PLAIN_QUIRKS,
   errors: GENERIC_OAUTH_ERRORS,
 };
@@ -440,6 +492,19 @@ const keepsOldAccessTokens: FakeScmProfile = {
   name: "keeps_old_access_tokens",
   oldAccessTokenOnRefresh: "keep_until_expiry", // Entra, Gitea: ATs cannot be revoked, they live until exp
   replayPolicy: "reject", // Gitea strict mode rejects replays without revoking the family
+};
+
+/**
+ * A generic OAuth 2.0 server as RFC 9700 recommends and panva's oidc-provider implements it (the
+ * conformance suite runs the same scenarios against both): refresh tokens rotate on every use, a
+ * rotated one presented again revokes the whole grant, old access tokens stay valid until they
+ * expire, RFC 7009 revocation of a refresh token ends the grant.
+ */
+const genericOAuth2: FakeScmProfile = {
+  ...rfc9700Strict,
+  name: "generic_oauth2",
+  oldAccessTokenOnRefresh: "keep_until_expiry",
+  replayPolicy: "reject_and_revoke_family",
 };
 
 function deepFreeze<T>(value: T): T {
@@ -459,6 +524,7 @@ export const FAKE_SCM_PROFILES: Readonly<Record<FakeScmProfileName, FakeScmProfi
   bitbucket_cloud: bitbucketCloud,
   rfc9700_strict: rfc9700Strict,
   keeps_old_access_tokens: keepsOldAccessTokens,
+  generic_oauth2: genericOAuth2,
 });
 
 /** The named profile with `overrides` applied (nested objects merged one level deep), checked for sanity. */
@@ -487,4 +553,9 @@ function checkProfile(p: FakeScmProfile): void {
     throw new RangeError("FakeScmServer: tokenPath and resourcePath must be distinct paths starting with '/'");
   }
   if (p.clientAuth.length === 0) throw new RangeError("FakeScmServer: clientAuth must accept at least one method");
+  const paths = [p.tokenPath, p.resourcePath, p.authorizePath, ...(p.revocation.kind === "none" ? [] : [p.revocation.path])];
+  if (!paths.every((path) => path.startsWith("/")) || new Set(paths).size !== paths.length) {
+    throw new RangeError("FakeScmServer: tokenPath, resourcePath, authorizePath and the revocation path must be distinct paths starting with '/'");
+  }
+  if (!Number.isFinite(p.authorizationCodeTtlSeconds) || p.authorizationCodeTtlSeconds <= 0) throw new RangeError("FakeScmServer: authorizationCodeTtlSeconds must be a number > 0");
 }

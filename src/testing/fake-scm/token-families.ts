@@ -178,6 +178,23 @@ export class TokenFamilies {
     }
   }
 
+  /**
+   * RFC 7009 revocation of one token: a refresh token ends its whole family (RFC 7009 §2.1: the server
+   * "SHOULD also invalidate all access tokens based on the same authorization grant"); an access token
+   * only itself. Returns false for a token this server never issued (the endpoint still answers 200).
+   */
+  revokeToken(token: string): boolean {
+    const rt = this.refreshTokens.get(token);
+    if (rt) {
+      this.revokeFamily(rt.familyId);
+      return true;
+    }
+    const at = this.accessTokens.get(token);
+    if (!at) return false;
+    if (at.status === "active") at.status = "revoked";
+    return true;
+  }
+
   /** Every family of this server (the admin deleted the client / incoming link, BB DC `removeByClientId`). */
   revokeAll(): void {
     for (const id of this.families.keys()) this.revokeFamily(id);

@@ -41,7 +41,8 @@ export async function judge<W>(c: Case<W>, world: W, leaks: LeakDetector): Promi
 /** The verdict of several independent values: any invalid wins, then any either. */
 export function combine(parts: ReadonlyArray<{ name: string; verdict: Verdict }>): { verdict: Verdict; args: string[] } {
   const invalid = parts.filter((p) => p.verdict === "invalid").map((p) => p.name);
-  if (invalid.length > 0) return { verdict: "invalid", args: invalid };
+  // An "either" part may be the one refused first, so it may be named too.
+  if (invalid.length > 0) return { verdict: "invalid", args: [...invalid, ...parts.filter((p) => p.verdict === "either").map((p) => p.name)] };
   return { verdict: parts.some((p) => p.verdict === "either") ? "either" : "valid", args: [] };
 }
 

@@ -72,7 +72,7 @@ export function positiveIntegerVerdict(v: unknown, max: number, allowInfinity = 
 export function optionsBagVerdict(v: unknown, knownKeys: readonly string[]): Verdict {
   if (v === undefined) return "valid";
   if (v === null) return NULL_FOR_OPTIONAL;
-  if (typeof v !== "object" || Array.isArray(v) || v instanceof Date) return "invalid";
+  if (typeof v !== "object" || Array.isArray(v)) return "invalid";
   const proto = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) return "either";
   return Object.keys(v).every((k) => knownKeys.includes(k)) ? "valid" : "invalid";
