@@ -180,6 +180,22 @@ async function backgroundCommits(registry: Registry, result: string): Promise<nu
     }
   });
 
+  it("an outage longer than the lease: the background commit gives up when the lease ends, with an error log and gave_up counted", async () => {
+    const r = await rig(1_000);
+    try {
+      r.provider.afterAnswer = () => r.proxy.cut(); // until pass()
+      const main = await settle(r.service.getTokenForHost(r.userId, HOST));
+      expect(main.ok ? undefined : main.error).to.be.instanceOf(StorageError);
+      r.clock.advance(LEASE_MS + 1_000); // the lease ends on the service's clock
+      expect(await r.service.flushPendingCommits(5_000)).to.equal(0);
+      expect(await backgroundCommits(r.registry, "gave_up")).to.equal(1);
+      const gaveUp = r.logger.records.find((x) => x.level === "error" && x.message.startsWith("Gave up storing the refreshed token: the refresh lease ended"));
+      expect(gaveUp?.fields).to.include({ host: HOST });
+    } finally {
+      await r.close();
+    }
+  });
+
   it("close() waits (bounded) for a background commit, so a graceful shutdown does not drop the rotation", async () => {
     const r = await rig(1_000);
     try {
@@ -189,7 +205,8 @@ async function backgroundCommits(registry: Registry, result: string): Promise<nu
       const closing = Date.now();
       await r.service.close({ pendingCommitsTimeoutMs: 10_000 });
       expect(Date.now() - closing).to.be.below(10_000);
-      expect(await backgroundCommits(r.registry, "stored")).to.equal(1);
+      // (close() takes the service's metrics off the registry: the log tells.)
+      expect(r.logger.find("Stored the refreshed token in the background after a database failure")).to.not.equal(undefined);
       const stored = await r.rows.read(r.userId);
       expect(r.scm.isAccessTokenLive(stored.accessToken)).to.equal(true);
     } finally {
