@@ -2,7 +2,7 @@
  * `npx ts-node --transpile-only bench/sweep-policies.ts <workload> <seeds> <policy> [policy …]`
  *
  * A parameter sweep over horizon, early-drain ramp and release, outside the report's policy catalogue.
- * Policy syntax: h<horizon min>[-ed<ramp-to s>-<ramp-end min>][-rel][-prep][-mw<max wait s>], e.g. h15-ed120-8-rel.
+ * Policy syntax: h<horizon min>[-m<margin min>][-ed<ramp-to s>-<ramp-end min>][-rel][-prep][-mw<max wait s>], e.g. h15-ed120-8-rel.
  * Prints one line per (seed, policy): × floor, broken, waits, mean/max wait, failed, waits per kind.
  */
 import type { PolicySpec } from "../src/simulation/policies";
@@ -12,14 +12,14 @@ import type { Workload } from "../src/simulation/user-kinds";
 const MIN = 60_000;
 
 function parse(id: string): PolicySpec {
-  const m = /^h(\d+)(?:-ed(\d+)-(\d+))?(-rel)?(-prep)?(?:-mw(\d+))?$/.exec(id);
+  const m = /^h(\d+)(?:-m(\d+))?(?:-ed(\d+)-(\d+))?(-rel)?(-prep)?(?:-mw(\d+))?$/.exec(id);
   if (!m) throw new Error(`bad policy ${id}`);
-  const [, h, rampTo, rampEnd, rel, prep, maxWait] = m;
+  const [, h, margin, rampTo, rampEnd, rel, prep, maxWait] = m;
   return {
     id,
     description: id,
     mode: "decide",
-    policy: { opportunistic: true, horizonMs: Number(h) * MIN, drain: true, earlyDrain: rampTo ? { rampToMs: Number(rampTo) * 1000, rampEndMs: Number(rampEnd) * MIN } : null },
+    policy: { opportunistic: true, horizonMs: Number(h) * MIN, horizonMarginMs: margin ? Number(margin) * MIN : undefined, drain: true, earlyDrain: rampTo ? { rampToMs: Number(rampTo) * 1000, rampEndMs: Number(rampEnd) * MIN } : null },
     release: rel !== undefined,
     prepare: prep !== undefined,
     maxWaitMs: maxWait ? Number(maxWait) * 1000 : Infinity,

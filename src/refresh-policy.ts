@@ -38,6 +38,12 @@ export interface RefreshPolicy {
   /** Flag `opportunistic_token_refresh_horizon_minutes` in ms: refresh an unreserved token only when
    * its remaining life is below this. undefined = whenever unreserved (Gitpod's rule). */
   horizonMs?: number;
+  /**
+   * Per hand-out kind: a request's horizon is at most its lifetime + this margin, so with 8 minutes a
+   * 5-minute API hand-out refreshes later (13 min before expiry) than a 10-minute workspace start
+   * (18 min), whose clone holds the token for minutes. undefined or null = the same horizon for every request.
+   */
+  horizonMarginMs?: number | null;
   /** Flag `token_refresh_drain`: a forced refresh waits for reservations instead of revoking a held token. */
   drain: boolean;
   /**
@@ -58,6 +64,7 @@ export interface EarlyDrain {
   /** Remaining life at which the allowance reaches `rampToMs`; the ramp starts at the horizon. */
   rampEndMs: number;
 }
+
 
 /** The recommended ramp: no wait at the horizon, up to 60 s from 10 minutes of remaining life on. */
 export const DEFAULT_EARLY_DRAIN: EarlyDrain = { rampToMs: 60_000, rampEndMs: 10 * 60_000 };
@@ -147,13 +154,15 @@ export function decide(
     return { action: "reuse", label: "false", extendReservation: true };
   }
 
-  const withinHorizon = policy.horizonMs === undefined || entry.expiresAtMs - nowMs <= policy.horizonMs;
+  const marginMs = policy.horizonMarginMs ?? undefined;
+  const horizonMs = policy.horizonMs === undefined || marginMs === undefined ? policy.horizonMs : Math.min(policy.horizonMs, request.lifetimeMs + marginMs);
+  const withinHorizon = horizonMs === undefined || entry.expiresAtMs - nowMs <= horizonMs;
   if (policy.opportunistic && provider.revokesOnRefresh && entry.refreshable && withinHorizon) {
     const ramp = policy.earlyDrain === undefined ? DEFAULT_EARLY_DRAIN : policy.earlyDrain;
-    if (heldByOthers && policy.drain && ramp && policy.horizonMs !== undefined) {
+    if (heldByOthers && policy.drain && ramp && horizonMs !== undefined) {
       // Early drain: the holders are done soon, so wait for them now rather than extend the
       // reservation towards a forced drain near expiry (which makes more callers wait, for longer).
-      const allowedMs = Math.min(request.maxWaitMs, earlyDrainWaitMs(entry.expiresAtMs - nowMs, policy.horizonMs, ramp));
+      const allowedMs = Math.min(request.maxWaitMs, earlyDrainWaitMs(entry.expiresAtMs - nowMs, horizonMs, ramp));
       if (reservedUntilMs - nowMs <= allowedMs) return { action: "wait", label: "false", untilMs: reservedUntilMs };
     }
     if (heldByOthers) return { action: "reuse", label: "reserved", extendReservation: true };

@@ -8,6 +8,11 @@ const GITPOD: RefreshPolicy = { opportunistic: true, horizonMs: undefined, drain
 const HORIZON_DRAIN: RefreshPolicy = { opportunistic: true, horizonMs: 20 * MIN, drain: true };
 const OFF: RefreshPolicy = { opportunistic: false, drain: false };
 const NO_EARLY_DRAIN: RefreshPolicy = { ...HORIZON_DRAIN, earlyDrain: null };
+/** One horizon for every hand-out (no per-kind margin). */
+const UNIFORM: RefreshPolicy = { ...HORIZON_DRAIN, horizonMarginMs: null };
+const L10: HandOutRequest = { ...L5, lifetimeMs: 10 * MIN };
+/** Horizon per hand-out kind: min(20, lifetime + 8) minutes. */
+const KIND: RefreshPolicy = { ...HORIZON_DRAIN, horizonMarginMs: 8 * MIN };
 const SEC = 1_000;
 const REVOKES = { revokesOnRefresh: true };
 const KEEPS = { revokesOnRefresh: false };
@@ -46,8 +51,8 @@ const rows: Row[] = [
   { situation: "opportunistic on, revoking provider, reserved", entry: entry(50, 3), policy: GITPOD, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "reservation ended exactly now counts as unreserved", entry: entry(50, 0), policy: GITPOD, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
   { situation: "horizon: unreserved but outside the horizon", entry: entry(50), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
-  { situation: "horizon: unreserved within the horizon", entry: entry(15), policy: HORIZON_DRAIN, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
-  { situation: "horizon: reserved within the horizon", entry: entry(15, 4), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "horizon: unreserved within the horizon", entry: entry(15), policy: UNIFORM, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "horizon: reserved within the horizon", entry: entry(15, 4), policy: UNIFORM, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "opportunistic off", entry: entry(50), policy: OFF, expected: { action: "reuse", label: "false", extendReservation: true } },
   { situation: "opportunistic on, provider does not revoke", entry: entry(50), policy: GITPOD, provider: KEEPS, expected: { action: "reuse", label: "false", extendReservation: true } },
   { situation: "opportunistic on, no refresh token", entry: entry(50, undefined, { refreshable: false }), policy: GITPOD, expected: { action: "reuse", label: "false", extendReservation: true } },
@@ -59,13 +64,23 @@ const rows: Row[] = [
   // Early drain (on by default with drain and a horizon): ramp from 0 s at 20 min left to 60 s at 10 min left.
   { situation: "early drain: 9 min left, held for 30 s more (allowance 60 s): wait, then the drained refresh", entry: entry(9, 0.5), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 30 * SEC } },
   { situation: "early drain: 9 min left, held for 90 s more (allowance 60 s): reuse, reserved", entry: entry(9, 1.5), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
-  { situation: "early drain: 15 min left (allowance 30 s), held for 24 s more: wait", entry: entry(15, 0.4), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 24 * SEC } },
-  { situation: "early drain: 15 min left (allowance 30 s), held for 36 s more: reuse, reserved", entry: entry(15, 0.6), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain: 15 min left (allowance 30 s), held for 24 s more: wait", entry: entry(15, 0.4), policy: UNIFORM, expected: { action: "wait", label: "false", untilMs: NOW + 24 * SEC } },
+  { situation: "early drain: 15 min left (allowance 30 s), held for 36 s more: reuse, reserved", entry: entry(15, 0.6), policy: UNIFORM, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain: never waits longer than the caller's maxWaitMs (reuse instead, no error)", entry: entry(9, 0.5), request: { ...L5, maxWaitMs: 10 * SEC }, policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain off (null): a short hold within the horizon is reused, reserved", entry: entry(9, 0.5), policy: NO_EARLY_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain needs drain: drain off reuses, reserved", entry: entry(9, 0.5), policy: { ...HORIZON_DRAIN, drain: false }, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain needs a horizon: Gitpod's rule + drain reuses, reserved", entry: entry(9, 0.5), policy: { ...GITPOD, drain: true }, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain: outside the horizon nothing changes", entry: entry(25, 0.1), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "early drain with the per-kind horizon: the ramp starts at the request's horizon (workspace start, 14 min left of 18: allowance 30 s, held 24 s more)", entry: entry(14, 0.4), request: L10, policy: KIND, expected: { action: "wait", label: "false", untilMs: NOW + 24 * SEC } },
+  // Per hand-out kind (margin 8 min): the horizon is min(20, lifetime + 8): API 13 min, workspace start 18 min.
+  { situation: "per-kind horizon: 5-min hand-out, 15 min left: outside its 13-min horizon", entry: entry(15), policy: KIND, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "per-kind horizon: 5-min hand-out, 13 min left: within", entry: entry(13), policy: KIND, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "per-kind horizon: 10-min workspace start, 15 min left: within its 18-min horizon", entry: entry(15), request: L10, policy: KIND, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "per-kind horizon: 10-min workspace start, 19 min left: outside", entry: entry(19), request: L10, policy: KIND, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "per-kind horizon: capped by the horizon flag (15-min hand-out: 20, not 23)", entry: entry(21), request: { ...L5, lifetimeMs: 15 * MIN }, policy: KIND, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "per-kind horizon: a custom margin (3 min: a 5-min hand-out's horizon is 8, so 9 min left is outside)", entry: entry(9), policy: { ...HORIZON_DRAIN, horizonMarginMs: 3 * MIN }, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "per-kind horizon: off by default: a 5-min hand-out at 15 min left is within the 20-min horizon", entry: entry(15), policy: HORIZON_DRAIN, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "per-kind horizon: no horizon (Gitpod's rule) ignores the margin", entry: entry(50), policy: { ...GITPOD, horizonMarginMs: 3 * MIN }, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
   { situation: "early drain: a custom ramp (180 s from 6 min left)", entry: entry(6, 2.5), policy: { ...HORIZON_DRAIN, earlyDrain: { rampToMs: 180 * SEC, rampEndMs: 6 * MIN } }, expected: { action: "wait", label: "false", untilMs: NOW + 2.5 * MIN } },
 ];
 

@@ -152,6 +152,18 @@ describe("refresh-policy simulation", () => {
     });
   });
 
+  describe("horizon per hand-out kind", () => {
+    it("with early release, refreshes less than one 20-minute horizon for every hand-out, on both workloads, breaking nothing", () => {
+      for (const workload of ["sessions", "scattered"] as const) {
+        const results = runSimulation({ ...SMALL, workload, policies: ["h20-drain-release", "h20-kind-early-release"] });
+        const uniform = policy(results, "h20-drain-release").total;
+        const perKind = policy(results, "h20-kind-early-release").total;
+        expect(perKind.refreshes, workload).to.be.below(uniform.refreshes);
+        expect(perKind.broken + perKind.failed + perKind.shortHandOuts, workload).to.equal(0);
+      }
+    });
+  });
+
   describe("determinism", () => {
     it("gives deep-equal results and an identical report for the same seed", () => {
       const again = runSimulation({ ...SMALL, policies: ["cover-only", "gitpod", "h20-drain", "h20-drain-release", "every-request"] });

@@ -26,10 +26,26 @@ export interface PolicySpec {
   wakeOnRelease: boolean;
 }
 
-/** Early drain is off unless the row asks for it (decide()'s default would switch it on). */
+/** Early drain and the per-kind horizon are off unless the row asks for them (decide()'s defaults would switch them on). */
 function spec(id: string, description: string, policy: RefreshPolicy, extra: Partial<PolicySpec> = {}): PolicySpec {
-  return { id, description, mode: "decide", policy: { earlyDrain: null, ...policy }, release: false, prepare: false, maxWaitMs: Infinity, wakeOnRelease: true, ...extra };
+  return {
+    id,
+    description,
+    mode: "decide",
+    policy: { earlyDrain: null, horizonMarginMs: null, ...policy },
+    release: false,
+    prepare: false,
+    maxWaitMs: Infinity,
+    wakeOnRelease: true,
+    ...extra,
+  };
 }
+
+/** The library's defaults: horizon 20, drain, and decide()'s default early drain. */
+const DEFAULTS: RefreshPolicy = { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: true, earlyDrain: undefined };
+
+/** Per hand-out kind: horizon min(20, lifetime + 8) min — API hand-outs 13, workspace starts 18. */
+const KIND: RefreshPolicy = { opportunistic: true, horizonMs: 20 * MINUTE_MS, drain: true, horizonMarginMs: 8 * MINUTE_MS };
 
 const horizons = [15, 20, 30, 45];
 
@@ -80,6 +96,13 @@ export const POLICIES: readonly PolicySpec[] = [
   ...[12, 15].map((h) =>
     spec(`h${h}-drain-release-prepare`, `extra: horizon ${h} + drain + early release + prepared refresh`, { opportunistic: true, horizonMs: h * MINUTE_MS, drain: true }, { release: true, prepare: true }),
   ),
+  spec("defaults", "the library's defaults: horizon 20 + drain + early drain (wait ≤ 0→60 s, ramped over 20→10 min left)", DEFAULTS),
+  spec("defaults-release", "the library's defaults + early release", DEFAULTS, { release: true }),
+  spec("defaults-wait30", "the library's defaults, callers wait at most 30 s (else TokenHeldError: failed)", DEFAULTS, { maxWaitMs: 30_000 }),
+  spec("h20-kind", "horizon per hand-out kind, min(20, lifetime + 8) min + drain, no early drain", KIND),
+  spec("h20-kind-early", "horizon per hand-out kind + drain + early drain", { ...KIND, earlyDrain: RAMP_GENTLE }),
+  spec("h20-kind-early-release", "horizon per hand-out kind + drain + early drain + early release", { ...KIND, earlyDrain: RAMP_GENTLE }, { release: true }),
+  spec("h20-kind-release", "horizon per hand-out kind + drain + early release, no early drain", KIND, { release: true }),
   spec("h20-early", "horizon 20 + drain + early drain (wait ≤ 0→60 s, ramped over 20→10 min left)", early(20, RAMP_GENTLE)),
   spec("h18-early", "horizon 18 + drain + early drain (wait ≤ 0→60 s, ramped over 18→10 min left)", early(18, RAMP_GENTLE)),
   spec("h15-early", "horizon 15 + drain + early drain (wait ≤ 0→60 s, ramped over 15→10 min left)", early(15, RAMP_GENTLE)),
@@ -98,15 +121,15 @@ export const README_POLICIES: readonly string[] = [
   "gitpod",
   "h20",
   "h20-drain",
-  "h20-early",
-  "h18-early",
+  "defaults",
+  "h20-kind-early",
   "h15-early-steep",
   "h20-drain-wait30",
+  "defaults-wait30",
   "h20-drain-release",
-  "h20-early-release",
-  "h18-early-release",
+  "defaults-release",
+  "h20-kind-early-release",
   "h15-drain-release",
-  "h12-drain-release-prepare",
   "gitpod-release",
 ];
 
