@@ -108,6 +108,8 @@ export class TokenService {
   async close(options: { pendingCommitsTimeoutMs?: number } = {}): Promise<void> {
     await this.coordinator.flushPendingCommits(options.pendingCommitsTimeoutMs ?? 20_000, { stop: true });
     await this.settings.onClose?.();
+    // Also in a container (tokenServiceModule): the metrics leave the registry unless another service uses them.
+    this.metrics.release();
   }
 
   /**

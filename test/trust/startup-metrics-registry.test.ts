@@ -1,10 +1,13 @@
 import { expect } from "chai";
+import { Container } from "inversify";
 import { Counter, Registry } from "prom-client";
 import { createTokenService } from "../../src/create-token-service";
+import { tokenServiceModule } from "../../src/di";
 import { ConfigurationError } from "../../src/errors";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { createTestTokenService } from "../../src/testing/create-test-token-service";
-import type { TokenService } from "../../src/token-service";
+import { TokenService } from "../../src/token-service";
+import { closeDataSource, openTestDataSource } from "../support/databases";
 
 /**
  * Several services on one prom-client Registry (e.g. one per tenant, or a blue/green switch in one
@@ -102,6 +105,30 @@ describe("start-up: services sharing a metrics registry", () => {
     }
     expect(error).to.be.instanceOf(ConfigurationError);
     expect(libraryMetricNames(registry)).to.deep.equal([]);
+  });
+
+  it("a TokenService from tokenServiceModule (inversify) shares the registry with a createTokenService one; its close() takes off what it alone used", async () => {
+    const registry = new Registry();
+    const dataSource = await openTestDataSource("sqljs");
+    try {
+      const container = new Container({ defaultScope: "Singleton" });
+      container.load(
+        tokenServiceModule({
+          dataSource,
+          providers: [new BitbucketServerProvider({ host: HOST, baseUrl: "http://127.0.0.1:9", clientId: "c", clientSecret: "s" })],
+          encryptionKeys: [{ id: "k", key: Buffer.alloc(32, 4).toString("base64") }],
+          metricsRegistry: registry,
+        }),
+      );
+      const fromContainer = container.get(TokenService);
+      const standalone = await service(registry);
+      await standalone.close();
+      expect(libraryMetricNames(registry)).to.include(REQUESTS);
+      await fromContainer.close();
+      expect(libraryMetricNames(registry)).to.deep.equal([]);
+    } finally {
+      await closeDataSource(dataSource);
+    }
   });
 
   it("createTestTokenService honours serviceOptions.metricsRegistry; two test services share it; close() takes the metrics off", async () => {
