@@ -21,8 +21,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** A secret with an adversarial body; `length` is the total UTF-16 length wanted (marker included). */
 type SecretSpec = { tail: string } | { fill: string; length: number } | { raw: unknown };
 
-const secretSpec: fc.Arbitrary<SecretSpec> = fc.oneof(
-  fc.constantFrom<SecretSpec>(
+const EDGE_SECRETS: SecretSpec[] = [
     { tail: "" },
     { tail: "\u0000" },
     { tail: "\nline" },
@@ -40,7 +39,9 @@ const secretSpec: fc.Arbitrary<SecretSpec> = fc.oneof(
     { raw: 12345678 },
     { raw: ["a-secret-in-an-array"] },
     { raw: { toString: () => "an-object-secret" } },
-  ),
+];
+const secretSpec: fc.Arbitrary<SecretSpec> = fc.oneof(
+  fc.constantFrom(...EDGE_SECRETS),
   fc.string({ unit: "binary", maxLength: 12 }).map((tail) => ({ tail })),
 );
 
@@ -120,9 +121,9 @@ for (const kind of dbKinds()) {
         username: usernameValue,
         reuse: reuseValue,
       });
+      type StoreInput = typeof inputArb extends fc.Arbitrary<infer T> ? T : never;
       const failures = new FailureLog();
-      await fc.assert(
-        fc.asyncProperty(inputArb, async (input) => {
+      const runInput = async (input: StoreInput): Promise<void> => {
           const userId = input.userId === "ok" ? `${w.tag()}-store` : input.userId;
           const host = input.host === "ok" ? w.hosts[1] : input.host;
           const value = makeSecret(w, "access-token", input.value);
@@ -174,11 +175,22 @@ for (const kind of dbKinds()) {
           };
           await failures.check(label, () => judge(c, w, w.leaks));
           await failures.check(`victims after ${label}`, () => w.checkVictims(label));
-        }),
+      };
+      // Every edge value once (as the value and as the refresh token, everything else valid), then generated inputs.
+      const plain = { userId: "ok", host: "ok", shape: "object", expiryDate: undefined, scopes: ["api"], username: undefined, reuse: undefined } as const;
+      for (const spec of EDGE_SECRETS) {
+        await runInput({ ...plain, value: spec, refreshToken: undefined });
+        await runInput({ ...plain, value: { tail: "" }, refreshToken: spec });
+      }
+      // The documented maxima of the other fields, all at once: they must fit the columns on every database.
+      await runInput({ ...plain, value: { fill: "€", length: MAX_TOKEN }, refreshToken: { fill: "€", length: MAX_TOKEN }, scopes: Array.from({ length: 100 }, (_, i) => `s${i}_`.padEnd(200, "s")), username: "\u{1F600}".repeat(127), expiryDate: new Date("9999-12-31T23:59:59.999Z") });
+      await fc.assert(
+        fc.asyncProperty(inputArb, async (input) => runInput(input)),
         fcParams(kind === "mariadb" ? 25 : 50),
       );
       await failures.check("surfaces", () => w.checkSurfaces("hostile storeToken"));
       failures.assertNone();
     });
+
   });
 }

@@ -184,6 +184,23 @@ for (const kind of dbKinds()) {
       failures.assertNone();
     });
 
+    it("takes back exactly the value created, for every edge value it accepts", async () => {
+      const failures = new FailureLog();
+      const edges = ["\ud800", "x\udc00", "\u0000", "line\nbreak", "é\u0301\u200b\ufeff", "\u{1F600}", "x".repeat(32 * 1024), "€".repeat(10_922), "\u{1F600}".repeat(8192)];
+      for (const tail of edges) {
+        const value = tail.length > 100 ? tail : w.leaks.secret("take-once-value", tail);
+        const label = `create(${show(tail)})`;
+        await failures.check(label, async () => {
+          const created = await typedOutcome(label, w.leaks, () => secrets.create(value, { expiresInMs: 60_000 }));
+          if (!created.ok) return; // refused with a typed error: fine
+          w.leaks.register("take-once id", created.value.id);
+          const taken = await typedOutcome(`take after ${label}`, w.leaks, () => secrets.take(created.value.id));
+          expect(taken.ok && taken.value === value, `${label} was accepted but take() returned ${taken.ok ? show(taken.value) : taken.error.name}`).to.equal(true);
+        });
+      }
+      failures.assertNone();
+    });
+
     it("constructor options: a typed error for every hostile maxExpiresInMs or logger", async () => {
       const failures = new FailureLog();
       await fc.assert(
