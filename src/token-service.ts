@@ -5,6 +5,7 @@ import type { FeatureFlags, TokenFlags } from "./flags/feature-flags";
 import type { Logger } from "./logger";
 import type { HandOutResult, TokenMetrics } from "./metrics/token-metrics";
 import type { ScmProvider } from "./providers/scm-provider";
+import { coveredWithoutWrite, reservationEndMs, type ReservationState } from "./hand-out-reservation";
 import { RefreshCoordinator, type LeaseOptions } from "./refresh-coordinator";
 import { decide, type Decision, type EntryState, type HandOutRequest, type OpportunisticLabel, type RefreshPolicy } from "./refresh-policy";
 import type { RetryOptions } from "./refresh-with-retries";
@@ -315,6 +316,8 @@ export class TokenService {
       drain: flags.drain,
     };
     const traits = { revokesOnRefresh: provider.requiresOpportunisticRefresh };
+    // How long before expiry an opportunistic refresh may happen: the reservation slack stays out of it.
+    const refreshWindowMs = policy.opportunistic && traits.revokesOnRefresh ? (policy.horizonMs ?? Number.POSITIVE_INFINITY) : undefined;
     const startedMs = this.clock.now().getTime();
     let label: OpportunisticLabel = "false";
     let refreshed = false;
@@ -377,7 +380,7 @@ export class TokenService {
             round--;
             continue;
           case "reuse": {
-            const outcome = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, !decision.extendReservation);
+            const outcome = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, !decision.extendReservation, refreshWindowMs);
             waited ||= outcome.waitedForLease;
             if (!outcome.token) continue;
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
@@ -399,7 +402,7 @@ export class TokenService {
             }
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
-              const kept = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, false);
+              const kept = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, false, refreshWindowMs);
               waited ||= kept.waitedForLease;
               if (!kept.token) continue;
               label = "false";
@@ -449,6 +452,10 @@ export class TokenService {
    *
    * The token is decrypted first: a token that does not decrypt throws DecryptionError before any
    * hold or reservation is written, so a failed hand-out never keeps the token from being refreshed.
+   *
+   * Write-free: a non-releasable hand-out that the version's pinned reservation already covers
+   * (src/hand-out-reservation.ts says why that is safe) writes nothing. One that must write pins the
+   * token a little longer than asked (the slack), so that the next hand-outs are write-free.
    */
   private async reserveAndHandOut(
     userId: string,
@@ -458,13 +465,22 @@ export class TokenService {
     lifetimeMs: number,
     releasable: boolean,
     withinCurrent: boolean,
+    refreshWindowMs: number | undefined,
   ): Promise<{ token?: Token; waitedForLease: boolean }> {
     const value = this.decryptAccess(userId, host, entry);
-    const until = new Date(nowMs + lifetimeMs);
+    const neededMs = nowMs + lifetimeMs;
+    const state = toReservationState(entry);
+    if (!releasable && coveredWithoutWrite(state, nowMs, lifetimeMs)) {
+      this.metrics.writeFreeHandOut(host);
+      return { token: this.toToken(userId, host, entry, value, new Date(Math.max(neededMs, entry.reservedUntilDate?.getTime() ?? 0))), waitedForLease: false };
+    }
+    // Releasable hand-outs reserve exactly their lifetime: their hold is written anyway, and a release gives it back.
+    const until = new Date(releasable || withinCurrent ? neededMs : reservationEndMs(nowMs, lifetimeMs, state, refreshWindowMs));
     // The hold is written before the reservation, so a concurrent release's recomputation sees it.
     const holdId = releasable ? await this.store.addHold(entry.id, entry.version, until) : undefined;
     if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pinned: !releasable, withinCurrent })) {
-      const reservedUntil = new Date(Math.max(until.getTime(), entry.reservedUntilDate?.getTime() ?? 0));
+      // The caller's own promise (now + lifetime) or the longer reservation it joined; not the slack.
+      const reservedUntil = new Date(Math.max(neededMs, entry.reservedUntilDate?.getTime() ?? 0));
       return { token: this.toToken(userId, host, entry, value, reservedUntil, holdId), waitedForLease: false };
     }
     if (holdId) await this.store.deleteHold(holdId);
@@ -521,6 +537,15 @@ export class TokenService {
 /** An entry or hold id as the store issues them (a UUID); anything else is not ours. */
 function isId(value: unknown): value is string {
   return typeof value === "string" && value.length > 0 && value.length <= 64 && /^[0-9A-Za-z-]+$/.test(value);
+}
+
+function toReservationState(entry: StoredEntry): ReservationState {
+  return {
+    expiresAtMs: entry.expiryDate?.getTime(),
+    pinnedUntilMs: entry.pinnedUntilDate?.getTime(),
+    draining: entry.drainingSince !== undefined,
+    refreshLeaseUntilMs: entry.refreshLeaseUntil?.getTime(),
+  };
 }
 
 function toEntryState(entry: StoredEntry): EntryState {

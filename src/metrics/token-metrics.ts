@@ -26,6 +26,7 @@ export type HandOutResult =
  * - `{prefix}scm_token_reauthorization_required_total{host,reason}`
  * - `{prefix}scm_token_short_lived_total{host}` — the SCM issued a token shorter than requested
  * - `{prefix}scm_token_reservations_released_total{host}` — releasable hand-outs given back early
+ * - `{prefix}scm_token_handouts_write_free_total{host}` — hand-outs an earlier reservation already covered (no database write)
  * - `{prefix}scm_token_revocations_total{host,result}` — disconnects: revoked, unsupported (the SCM cannot revoke), failed (logged; alert on it)
  * - `{prefix}scm_token_background_commits_total{host,result}` — refreshed tokens stored in the background after a database failure (result: stored, superseded, gave_up; alert on gave_up)
  */
@@ -38,6 +39,7 @@ export class TokenMetrics {
   private readonly reauth: Counter<"host" | "reason">;
   private readonly shortLived: Counter<"host">;
   private readonly releases: Counter<"host">;
+  private readonly writeFree: Counter<"host">;
   private readonly backgroundCommits: Counter<"host" | "result">;
   private readonly revocations: Counter<"host" | "result">;
 
@@ -103,6 +105,12 @@ export class TokenMetrics {
       labelNames: ["host"] as const,
       registers,
     });
+    this.writeFree = metrics.counter({
+      name: name("scm_token_handouts_write_free_total"),
+      help: "Hand-outs that wrote nothing: an earlier non-releasable hand-out of the same token had already reserved it long enough (a subset of scm_token_refresh_requests_total)",
+      labelNames: ["host"] as const,
+      registers,
+    });
     this.backgroundCommits = metrics.counter({
       name: name("scm_token_background_commits_total"),
       help: "Refreshed tokens whose storing went on in the background after a database failure, by how it ended (stored; superseded: a newer token was stored meanwhile; gave_up: lost, the user may have to re-authorise)",
@@ -133,6 +141,11 @@ export class TokenMetrics {
    */
   release(): void {
     this.shared.release();
+  }
+
+  /** A hand-out was covered by the token's existing reservation and wrote nothing. */
+  writeFreeHandOut(host: string): void {
+    this.writeFree.inc({ host });
   }
 
   released(host: string): void {
