@@ -65,8 +65,10 @@ function checkObject(value: unknown, name: string, keys: readonly string[], fail
   }
   const unknown = Object.keys(value as object).find((k) => !keys.includes(k));
   if (unknown !== undefined) {
-    // The top-level options object is not a named option: name the key itself ("metricPrefix").
-    const field = name === "options" ? unknown : `${name}.${unknown}`;
+    // The top-level options object is not a named option: name the key itself ("metricPrefix"). A key
+    // that is not an identifier (empty, spaces, symbols) is quoted, so the name is never empty.
+    const quoted = /^[A-Za-z_$][\w$]*$/.test(unknown) ? undefined : `[${JSON.stringify(unknown.slice(0, 40))}]`;
+    const field = quoted ? `${name}${quoted}` : name === "options" ? unknown : `${name}.${unknown}`;
     fail(field, `${field} is not a known option (a typo?); the keys of ${name} are ${keys.join(", ")}`);
   }
   return value as Record<string, unknown>;

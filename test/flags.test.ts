@@ -16,6 +16,7 @@ describe("feature flags", () => {
       ["negative lifetime → default", { workspaceStartLifetimeMinutes: -3 }, { workspaceStartLifetimeMinutes: 10 }, 1],
       ["non-numeric lifetime → default", { workspaceStartLifetimeMinutes: "15" }, { workspaceStartLifetimeMinutes: 10 }, 1],
       ["lifetime over 24 h → default", { workspaceStartLifetimeMinutes: 1441 }, { workspaceStartLifetimeMinutes: 10 }, 1],
+      ["lifetime under one second (what a hand-out refuses) → default", { workspaceStartLifetimeMinutes: 0.5 / 60 }, { workspaceStartLifetimeMinutes: 10 }, 1],
       ["fractional lifetime is fine", { workspaceStartLifetimeMinutes: 2.5 }, { workspaceStartLifetimeMinutes: 2.5 }, 0],
       ["horizon 0 → no horizon (Gitpod's rule)", { horizonMinutes: 0 }, { horizonMinutes: undefined }, 0],
       ["negative horizon → default", { horizonMinutes: -1 }, { horizonMinutes: 20 }, 1],
@@ -78,7 +79,7 @@ describe("feature flags", () => {
         const user = uniqueUser();
         const stored = await t.connectUser(user);
         expect((await t.service.getTokenForHost(user, t.host))!.value).to.equal(stored.accessToken);
-        t.clock.advanceMinutes(6);
+        t.clock.advanceMinutes(10); // past the first hand-out's reservation (5 minutes, pinned with slack)
         td.update(td.flag("opportunistic_token_refresh").booleanFlag().variationForAll(true));
         expect((await t.service.getTokenForHost(user, t.host))!.value).to.not.equal(stored.accessToken);
       } finally {

@@ -5,7 +5,7 @@ import type { Logger } from "../logger";
 export interface TokenFlags {
   /** `opportunistic_token_refresh` (boolean, default true; false switches opportunistic refresh off). */
   opportunisticRefresh: boolean;
-  /** `workspace_start_scm_access_token_lifetime` (minutes, default 10, 1..1440). */
+  /** `workspace_start_scm_access_token_lifetime` (minutes, default 10, 1/60 (one second) ..1440). */
   workspaceStartLifetimeMinutes: number;
   /** `opportunistic_token_refresh_horizon_minutes` (default 20; 0 = no horizon, Gitpod's rule). undefined = no horizon. */
   horizonMinutes: number | undefined;
@@ -95,6 +95,7 @@ export function toRawFlagValues(values: unknown, option = "flags"): RawFlagValue
 }
 
 const MAX_MINUTES = 24 * 60;
+const MIN_LIFETIME_MINUTES = 1 / 60;
 
 /**
  * Turns raw values into usable ones. Unset (undefined, or null — what LaunchDarkly answers for a
@@ -118,7 +119,9 @@ export function resolveFlags(raw: RawFlagValues, logger: Logger): TokenFlags {
   const lifetime = (): number => {
     const v = raw.workspaceStartLifetimeMinutes;
     if (v === undefined || v === null) return DEFAULT_FLAGS.workspaceStartLifetimeMinutes;
-    return typeof v === "number" && Number.isFinite(v) && v > 0 && v <= MAX_MINUTES ? v : invalid("workspaceStartLifetimeMinutes", v);
+    // The same range as a hand-out's lifetimeMinutes (one second to 24 h): a flag value the hand-out
+    // would refuse must fall back here, not fail every workspace start.
+    return typeof v === "number" && Number.isFinite(v) && v >= MIN_LIFETIME_MINUTES && v <= MAX_MINUTES ? v : invalid("workspaceStartLifetimeMinutes", v);
   };
 
   const horizon = (): number | undefined => {

@@ -70,6 +70,7 @@ const OPTION_ROWS: OptionRow[] = [
   ["retry: null", (b) => ({ ...b, retry: null }), "retry"],
   ["retry: a number", (b) => ({ ...b, retry: 3 }), "retry"],
   ["retry: unknown key maxAttempt", (b) => ({ ...b, retry: { maxAttempt: 3 } }), "retry.maxAttempt"],
+  ["retry: an empty key", (b) => ({ ...b, retry: { "": 3 } }), 'retry[""]'],
   ...[Number.NaN, 0, -1, 1.5, "3", Number.POSITIVE_INFINITY, 21].map((v): OptionRow => [`retry.maxAttempts: ${String(v)}`, (b) => ({ ...b, retry: { maxAttempts: v } }), "retry.maxAttempts"]),
   ...[Number.NaN, -1, "200", 60_001].map((v): OptionRow => [`retry.baseDelayMs: ${String(v)}`, (b) => ({ ...b, retry: { baseDelayMs: v } }), "retry.baseDelayMs"]),
   ...[Number.NaN, -5, "x", Number.POSITIVE_INFINITY].map((v): OptionRow => [`retry.maxDelayMs: ${String(v)}`, (b) => ({ ...b, retry: { maxDelayMs: v } }), "retry.maxDelayMs"]),
@@ -139,6 +140,8 @@ const ARGUMENT_ROWS: ArgumentRow[] = [
   // reapExpired
   ["reapExpired(null)", (c) => c.service.reapExpired(null as never), "options"],
   ["reapExpired: unknown option maxBatch", (c) => c.service.reapExpired({ maxBatch: 1 } as never), "maxBatch"],
+  ["reapExpired: an empty key", (c) => c.service.reapExpired({ "": 1 } as never), 'options[""]'],
+  ["reapExpired: a key with spaces", (c) => c.service.reapExpired({ "max batches": 1 } as never), 'options["max batches"]'],
   ...[-1, "abc", Number.NaN, 0, 1.5].map((v): ArgumentRow => [`reapExpired maxBatches: ${String(v)}`, (c) => c.service.reapExpired({ maxBatches: v as never }), "maxBatches"]),
   ...[0, Number.NaN, "x", 100_001, Number.POSITIVE_INFINITY].map((v): ArgumentRow => [`reapExpired batchSize: ${String(v)}`, (c) => c.service.reapExpired({ batchSize: v as never }), "batchSize"]),
   // storeToken / deleteTokens (must not touch the stored token)
