@@ -84,9 +84,14 @@ export interface FakeScmServerOptions {
  * ```
  *
  * Endpoints:
- * - `POST {tokenPath}`: `grant_type=refresh_token` only (anything else: 400 `unsupported_grant_type`;
- *   missing parameters: 400 `invalid_request`); the request format, client authentication, response
- *   fields and error shapes are the profile's (see `FAKE_SCM_PROFILES`).
+ * - `POST {tokenPath}`: `grant_type=refresh_token` and `authorization_code` (with PKCE S256 and the
+ *   registered `redirect_uri`; anything else: 400 `unsupported_grant_type`; missing parameters: 400
+ *   `invalid_request`); the request format, client authentication, response fields and error shapes
+ *   are the profile's (see `FAKE_SCM_PROFILES`).
+ * - `GET {authorizePath}`: approves as "user-1" and redirects to the callback; `authorize()` does the
+ *   same without HTTP and can also deny (`error=access_denied`).
+ * - Revocation, per the profile's `revocation`: RFC 7009 `POST` (GitLab, the generic profiles) or
+ *   GitHub's `DELETE …/applications/{client_id}/grant`; Bitbucket DC and Cloud have none.
  * - `GET {resourcePath}` with `Authorization: Bearer <access token>` (or `token <…>`): 200 `{ user }`
  *   for a live token, else the profile's 401 for an unknown, revoked or expired token.
  *
@@ -95,14 +100,15 @@ export interface FakeScmServerOptions {
  * moved `globalLockTimeoutMs` past the start of its wait; it never moves a `FakeClock` itself.
  *
  * What it does **not** model:
- * - The authorization-code, device and client-credentials grants: `issueTokens()` stands in for them.
+ * - The device and client-credentials grants (`issueTokens()` stands in for them), consent screens,
+ *   login, `prompt`/`max_age`, PKCE `plain`, and authorization-code lifetimes other than the profile's.
  * - Grace / reuse windows (Cognito, Auth0, dex), `revoke_on_first_use_of_new_AT` (Doorkeeper's
  *   `previous_refresh_token` mode), randomized access-token lifetimes (Entra), and inactivity or
  *   absolute-from-consent refresh-token expiry (Bitbucket Cloud 2026, Atlassian): only per-token TTLs.
  * - Provider rate-limit budgets (GitHub's 2,000 tokens/h, the 10-token cap of OAuth apps) and 403
  *   rate-limit answers on the resource API; only the injected 429 `rate_limited`.
  * - Read-after-write lag of new tokens (GitHub replicas), client–server clock skew, secret rotation,
- *   org policies, revocation endpoints (`/oauth/revoke`), token introspection, PKCE, `id_token`s,
+ *   org policies, token introspection, `id_token`s,
  *   GitHub's device-flow exemption from `client_secret`.
  * - Legacy Azure DevOps (`assertion` parameter), Gitea and Entra profiles: `keeps_old_access_tokens`
  *   approximates the latter two. Error texts marked unverified in the profiles are best guesses.
@@ -419,7 +425,7 @@ export class FakeScmServer {
     send(res, 302, "text/plain; charset=utf-8", "", { Location: location });
   }
 
-  /** RFC 7009: 200 for any token, known or not (§2.2); client authentication as on the token endpoint. */
+  /** RFC 7009: 200 for any token, known or not (RFC 7009 §2.2); client authentication as on the token endpoint. */
   private async handleRfc7009Revocation(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const parsed = parseTokenRequest(req, await readBody(req), url, this.profile);
     if (!parsed.ok) return sendError(res, { status: 400, body: { error: "invalid_request", error_description: parsed.description } });

@@ -10,6 +10,7 @@ export {
   type FakeScmProfileName,
   type FakeScmProfileOverrides,
   type FakeScmResponseQuirks,
+  type FakeScmRevocation,
   type FakeScmTokenFormat,
 } from "./profiles";
 export type { FakeScmCounters } from "./counters";
