@@ -38,8 +38,7 @@ describe("adversarial: feature flags", function () {
     const flagValue = fc.oneof(hostileNumber, hostileScalar, fc.boolean(), fc.constantFrom(0.001, 1 / 120, 1 / 60, 0.5, 10, 1440, 1441, "10", "true", "false"));
     const victim = await w.storeVictim(`${w.tag()}-flags`, w.hosts[0]);
     const failures = new FailureLog();
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...FLAG_KEYS).chain((keys) => fc.dictionary(fc.constantFrom(...keys), flagValue, { maxKeys: 3 })), fc.boolean(), async (values, perUser) => {
+    const runFlags = async (values: Record<string, unknown>, perUser: boolean): Promise<void> => {
         const label = `flags ${show(values)}${perUser ? " for the user" : " for everyone"}`;
         await failures.check(label, async () => {
           const made = await typedOutcome(`StaticFeatureFlags(${label})`, w.leaks, () => {
@@ -61,7 +60,16 @@ describe("adversarial: feature flags", function () {
           if (!got.ok) expect.fail(`${label}: the workspace-start hand-out failed: ${got.error.message}`);
           expect((got.value as Token).value, `${label}: the user's token`).to.equal(victim.value);
         });
-      }),
+    };
+    // The edges of every numeric flag first (both spellings), then generated combinations.
+    for (const keys of FLAG_KEYS) {
+      for (const v of [0.001, 1 / 120, 1 / 60, 1440, 1441, 0, -1, NaN, Infinity, "10", null]) {
+        await runFlags({ [keys[1]]: v }, false);
+        await runFlags({ [keys[2]]: v }, true);
+      }
+    }
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...FLAG_KEYS).chain((keys) => fc.dictionary(fc.constantFrom(...keys), flagValue, { maxKeys: 3 })), fc.boolean(), (values, perUser) => runFlags(values, perUser)),
       fcParams(25),
     );
     w.flags.set({ opportunisticRefresh: false, workspaceStartLifetimeMinutes: 10, horizonMinutes: 20, drain: true }, victim.userId);
@@ -120,8 +128,8 @@ describe("adversarial: provider constructors", function () {
       fc.constantFrom(...providers),
       fc.oneof({ weight: 1, arbitrary: hostileScalar.map((v) => ["whole options", v] as [string, unknown]) }, { weight: 8, arbitrary: fc.constantFrom(...Object.keys(fieldValue)).chain((k) => fieldValue[k].map((v) => [k, v] as [string, unknown])) }),
     );
-    await fc.assert(
-      fc.asyncProperty(mutation, async ([[name, make, base], [field, value]]) => {
+    const judgeProvider = async ([name, make, base]: [string, Ctor, Record<string, unknown>], [field, value]: [string, unknown]): Promise<void> => {
+      {
         const options = field === "whole options" ? value : { ...base, [field]: value };
         const label = `new ${name}(${field === "whole options" ? show(value) : `{ …, ${field}: ${show(value)} }`})`;
         await failures.check(label, async () => {
@@ -134,9 +142,11 @@ describe("adversarial: provider constructors", function () {
             expect(got.error.code, `${label}: ${got.error.message}`).to.equal("CONFIGURATION");
           }
         });
-      }),
-      fcParams(80),
-    );
+      }
+    };
+    // Every provider with no options, null and a typo'd secret first, then generated mutations.
+    for (const p of providers) for (const m of [["whole options", undefined], ["whole options", null], ["clientsecret", "a typo"], ["client_secret", "snake case"]] as Array<[string, unknown]>) await judgeProvider(p, m);
+    await fc.assert(fc.asyncProperty(mutation, ([p, m]) => judgeProvider(p, m)), fcParams(80));
     failures.assertNone();
   });
 });

@@ -111,6 +111,8 @@ export function hostVariants(host: string): Array<{ host: string; sameHost: bool
     { host: host.normalize("NFD"), sameHost: true },
     { host: host.replace(/\./g, "\uff0e"), sameHost: false },
     { host: `${host}\u2028`, sameHost: "either" as const },
+    { host: `${host}\n`, sameHost: "either" as const },
+    { host: `${host}\r\n`, sameHost: "either" as const },
   ];
 }
 
