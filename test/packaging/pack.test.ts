@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { expect } from "chai";
@@ -190,7 +190,10 @@ async function install(tarball: string, consumer: string): Promise<string> {
     symlinkSync(join(ROOT, "node_modules", dep), link, "dir");
   }
   mkdirSync(join(consumer, "node_modules", ".bin"), { recursive: true });
-  for (const [name, file] of Object.entries(pkg.bin ?? {})) symlinkSync(join(target, file), join(consumer, "node_modules", ".bin", name));
+  for (const [name, file] of Object.entries(pkg.bin ?? {})) {
+    chmodSync(join(target, file), 0o755); // as npm install does for a package's bin
+    symlinkSync(join(target, file), join(consumer, "node_modules", ".bin", name));
+  }
   return "extracted tarball + dependencies and peers symlinked from this project's node_modules";
 }
 
