@@ -6,12 +6,12 @@ import { ScmConnector } from "../../src/oauth/scm-connector";
 import { isAuthorizingProvider } from "../../src/providers/scm-provider";
 import { TakeOnceSecrets } from "../../src/secrets/take-once/take-once-secrets";
 import type { FakeScmProfileName } from "../../src/testing/fake-scm";
-import { dbKinds } from "../support/databases";
+import { dbKinds, type DbKind } from "../support/databases";
 import { serviceOn, uniqueUser } from "../support/service-fixture";
 
 const REDIRECT = "http://127.0.0.1/oauth/callback"; // the fake's registered redirect URI
 
-async function connectorOn(kind: "sqljs" | "mariadb", profile: FakeScmProfileName) {
+async function connectorOn(kind: DbKind, profile: FakeScmProfileName) {
   const t = await serviceOn(kind, { profile });
   const secrets = new TakeOnceSecrets(t.dataSource, new KeyRing([{ id: "s", key: randomBytes(32).toString("base64") }]), t.clock);
   const connector = new ScmConnector({ service: t.service, secrets, redirectUri: REDIRECT, clock: t.clock, logger: t.logger });
@@ -225,6 +225,47 @@ for (const kind of dbKinds()) {
           } finally {
             await t.close();
           }
+        }
+      });
+    });
+
+    describe("the fake SCM's authorization endpoints behave like the SCMs'", () => {
+      it("a code redeemed twice is rejected, and the tokens issued from it are revoked (RFC 6749 §4.1.2)", async () => {
+        const t = await connectorOn(kind, "gitlab");
+        try {
+          const user = uniqueUser();
+          const started = await t.connector.startAuthorization(user, t.host);
+          const callback = new URL(t.scm.authorize(started.url));
+          // Exchange the code by hand (as an attacker who saw it would), then let the library try.
+          const exchange = () =>
+            fetch(t.scm.baseUrl + t.scm.tokenPath, {
+              method: "POST",
+              body: new URLSearchParams({ grant_type: "authorization_code", code: callback.searchParams.get("code")!, redirect_uri: REDIRECT, client_id: "test-client", client_secret: "test-secret" }),
+            });
+          const first = await exchange();
+          expect(first.status, "no PKCE verifier: the code had a challenge").to.equal(400);
+          // A failed exchange does not redeem the code: the library's (with the verifier) still works.
+          expect(await t.connector.completeAuthorization(user, callback.href)).to.include({ host: t.host, refreshable: true });
+          const token = (await t.service.getTokenForHost(user, t.host))!;
+          const replay = await exchange();
+          expect(replay.status).to.equal(400);
+          expect(t.scm.isAccessTokenLive(token.value), "the family issued from the replayed code is revoked").to.equal(false);
+        } finally {
+          await t.close();
+        }
+      });
+
+      it("GitHub: deleting the grant with an expired access token fails (404) → revocation failed, entry deleted", async () => {
+        const t = await connectorOn(kind, "github_app_user");
+        try {
+          const user = uniqueUser();
+          await t.connector.completeAuthorization(user, t.scm.authorize((await t.connector.startAuthorization(user, t.host)).url));
+          t.clock.advanceMinutes(8 * 60 + 1); // GitHub App user tokens live 8 h
+          const result = await t.service.disconnect(user, t.host);
+          expect(result).to.deep.equal({ deleted: 1, hosts: [{ host: t.host, revocation: "failed", reason: "SCM_BAD_RESPONSE HTTP 404" }] });
+          expect(t.scm.counters.revocations).to.equal(0);
+        } finally {
+          await t.close();
         }
       });
     });
