@@ -1,11 +1,12 @@
 import { Table, TableIndex, type MigrationInterface, type QueryRunner } from "typeorm";
+import { dateColumnType } from "./column-types";
 
-/** Creates scm_token_entry and scm_token_hold. Table API only, so it runs unchanged on MySQL, MariaDB and SQLite (sql.js). */
+/** Creates scm_token_entry and scm_token_hold. Table API only (dates: see column-types.ts), so it runs on MySQL, MariaDB, PostgreSQL and SQLite (sql.js). */
 export class CreateScmTokenEntry1764000000000 implements MigrationInterface {
   name = "CreateScmTokenEntry1764000000000";
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    const datetime = (name: string, isNullable = true) => ({ name, type: "datetime", precision: 3, isNullable });
+    const datetime = (name: string, isNullable = true) => ({ name, type: dateColumnType(queryRunner), precision: 3, isNullable });
     await queryRunner.createTable(
       new Table({
         name: "scm_token_entry",

@@ -1,6 +1,7 @@
 import { Table, TableIndex, type MigrationInterface, type QueryRunner } from "typeorm";
+import { dateColumnType } from "./column-types";
 
-/** Creates scm_secret (take-once secrets, src/secrets/take-once). Table API only: runs on MySQL, MariaDB and SQLite. */
+/** Creates scm_secret (take-once secrets, src/secrets/take-once). Table API only (dates: see column-types.ts): runs on MySQL, MariaDB, PostgreSQL and SQLite. */
 export class CreateScmSecret1764100000000 implements MigrationInterface {
   name = "CreateScmSecret1764100000000";
 
@@ -14,8 +15,8 @@ export class CreateScmSecret1764100000000 implements MigrationInterface {
           { name: "purpose", type: "varchar", length: "64", isNullable: true },
           { name: "state", type: "varchar", length: "16", default: "'created'" },
           { name: "reference", type: "varchar", length: "255", isNullable: true },
-          { name: "expiresAt", type: "datetime", precision: 3 },
-          { name: "createdAt", type: "datetime", precision: 3 },
+          { name: "expiresAt", type: dateColumnType(queryRunner), precision: 3 },
+          { name: "createdAt", type: dateColumnType(queryRunner), precision: 3 },
         ],
       }),
       true,

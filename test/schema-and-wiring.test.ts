@@ -80,7 +80,7 @@ describe("wiring", () => {
       [() => createTokenService({ providers: [provider, provider], encryptionKeys: keys() }), /two providers .* bitbucket\.example\.com/],
       [() => createTokenService({ providers: [provider], encryptionKeys: [] }), /encryptionKeys is empty/],
       [() => createTokenService({ providers: [provider], encryptionKeys: keys(), defaultLifetimeMinutes: -1 }), /defaultLifetimeMinutes/],
-      [() => createTokenService({ providers: [provider], encryptionKeys: keys(), databaseUrl: "postgres://x/y" }), /not supported/],
+      [() => createTokenService({ providers: [provider], encryptionKeys: keys(), databaseUrl: "mssql://x/y" }), /not supported/],
       [async () => new BitbucketServerProvider({ host: "bitbucket.example.com", baseUrl: "http://10.0.0.1", clientId: "c", clientSecret: "s" }), /plain http/],
       [async () => new BitbucketServerProvider({ host: "not a host", clientId: "c", clientSecret: "s" }), /not a host name/],
     ];

@@ -13,9 +13,16 @@ import { TypeormLogger } from "./typeorm-logger";
 /** The entities of the library, for your own DataSource's `entities`. */
 export const scmTokenServiceEntities = [TokenEntry, TokenHold, SecretEntry];
 
+const SCHEMES: Record<string, "mysql" | "mariadb" | "postgres" | undefined> = {
+  "mysql:": "mysql",
+  "mariadb:": "mariadb",
+  "postgres:": "postgres",
+  "postgresql:": "postgres",
+};
+
 /** Options of dataSourceOptionsFromUrl and openDataSource. */
 export interface DataSourceUrlOptions {
-  /** Connection pool size (MySQL/MariaDB; default 10). */
+  /** Connection pool size (MySQL/MariaDB/PostgreSQL; default 10). */
   poolSize?: number;
   /** Where TypeORM's own messages go (default: nowhere). TypeORM never prints to the console. */
   logger?: Logger;
@@ -34,6 +41,7 @@ export interface OpenDataSourceOptions extends DataSourceUrlOptions {
  * Builds DataSource options from a URL:
  * - `mysql://user:pass@host:3306/db` (MySQL 8) or `mariadb://…` (MariaDB; TypeORM's "mariadb" type
  *   avoids phantom schema diffs there, see docs/stack-notes.md)
+ * - `postgres://user:pass@host:5432/db` or `postgresql://…` (PostgreSQL, with the `pg` driver installed)
  * - `sqljs::memory:` — the embedded database (sql.js, pure WebAssembly), in memory
  * - `sqljs:/path/to/file.sqlite` — the embedded database, saved to a file after every write
  *
@@ -58,12 +66,26 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigurationError(`databaseUrl is not a URL; use mysql://user:pass@host:3306/db, mariadb://…, or sqljs::memory:`);
+    throw new ConfigurationError(`databaseUrl is not a URL; use mysql://user:pass@host:3306/db, mariadb://…, postgres://user:pass@host:5432/db, or sqljs::memory:`);
   }
-  const type = parsed.protocol === "mariadb:" ? "mariadb" : parsed.protocol === "mysql:" ? "mysql" : undefined;
-  if (!type) throw new ConfigurationError(`databaseUrl scheme "${parsed.protocol}" is not supported; use mysql:, mariadb: or sqljs:`);
+  const type = SCHEMES[parsed.protocol];
+  if (!type) throw new ConfigurationError(`databaseUrl scheme "${parsed.protocol}" is not supported; use mysql:, mariadb:, postgres:, postgresql: or sqljs:`);
   const database = decodeUrlPart(parsed.pathname.replace(/^\//, ""), "database name");
   if (!database) throw new ConfigurationError("databaseUrl names no database: add it as the path, e.g. mysql://root@127.0.0.1:3306/tokens");
+  if (type === "postgres") {
+    return {
+      type,
+      host: parsed.hostname,
+      port: parsed.port ? Number(parsed.port) : 5432,
+      username: decodeUrlPart(parsed.username, "user name"),
+      password: decodeUrlPart(parsed.password, "password"),
+      database,
+      // No time-zone setting needed: the date columns are timestamp without time zone holding UTC (postgres-dialect.ts).
+      poolSize: extra.poolSize ?? 10,
+      applicationName: "scm-token-service",
+      ...common,
+    };
+  }
   return {
     type,
     host: parsed.hostname,
@@ -90,8 +112,8 @@ function decodeUrlPart(part: string, what: string): string {
 /**
  * Opens a DataSource for a URL and runs the library's migrations. Replicas that start together
  * migrate the schema once: on MySQL/MariaDB the migrations run under a named database lock
- * (GET_LOCK("scm_token_service_migrations")), the others wait for it (bounded by
- * `migrationLockTimeoutMs`) and then find nothing pending.
+ * (GET_LOCK("scm_token_service_migrations")), on PostgreSQL under an advisory lock, the others wait
+ * for it (bounded by `migrationLockTimeoutMs`) and then find nothing pending.
  *
  * Every failure is a TokenServiceError that says what to do, never a raw driver error: a server that
  * does not answer is a transient StorageError (driverCode ECONNREFUSED, …); a wrong password, a

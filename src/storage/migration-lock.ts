@@ -12,13 +12,16 @@ export const DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 120_000;
  * migrating this database (or hung while doing so). Nothing was changed by this process.
  */
 export class MigrationLockTimeoutError extends StorageError {
-  constructor(readonly waitedMs: number) {
+  constructor(
+    readonly waitedMs: number,
+    whoHoldsIt = `SELECT IS_USED_LOCK('${MIGRATION_LOCK_NAME}')`,
+  ) {
     super(
       "take the migration lock",
       "MIGRATION_LOCK_TIMEOUT",
       true,
       `another process held the lock "${MIGRATION_LOCK_NAME}" for more than ${waitedMs} ms, most likely while migrating this database; ` +
-        `retry (the migrations are then done), or find the session holding it: SELECT IS_USED_LOCK('${MIGRATION_LOCK_NAME}')`,
+        `retry (the migrations are then done), or find the session holding it: ${whoHoldsIt}`,
     );
   }
 }
@@ -32,6 +35,8 @@ interface LockDialect {
   /** Resolves true when the lock was taken within `timeoutMs`, false when the wait timed out. */
   acquire(runner: QueryRunner, timeoutMs: number): Promise<boolean>;
   release(runner: QueryRunner): Promise<void>;
+  /** The query that finds the session holding the lock, for the timeout's message. */
+  whoHoldsIt: string;
 }
 
 const mysqlNamedLock: LockDialect = {
@@ -45,16 +50,42 @@ const mysqlNamedLock: LockDialect = {
   async release(runner) {
     await runner.query("SELECT RELEASE_LOCK(?)", [MIGRATION_LOCK_NAME]);
   },
+  whoHoldsIt: `SELECT IS_USED_LOCK('${MIGRATION_LOCK_NAME}')`,
 };
 
-/*
- * PostgreSQL, when the library supports it: `SET lock_timeout = '<n>ms'` then
- * `SELECT pg_advisory_lock(hashtext('scm_token_service_migrations'))` (a lock_not_available error
- * means timed out) and `pg_advisory_unlock(…)` to release; add it to this table under "postgres".
+/**
+ * PostgreSQL: a session-level advisory lock on a key derived from the name. The wait is bounded by
+ * `lock_timeout` (a wait that runs out fails with lock_not_available, 55P03), which is reset right
+ * after so that it does not apply to the migrations. lock_timeout 0 would mean "wait forever", so a
+ * zero wait is a single try (pg_try_advisory_lock).
  */
+const postgresAdvisoryLock: LockDialect = {
+  async acquire(runner, timeoutMs) {
+    if (timeoutMs <= 0) {
+      const rows = (await runner.query("SELECT pg_try_advisory_lock(hashtext($1)) AS taken", [MIGRATION_LOCK_NAME])) as { taken: unknown }[];
+      return rows[0]?.taken === true;
+    }
+    await runner.query(`SET lock_timeout = '${Math.ceil(timeoutMs)}ms'`);
+    try {
+      await runner.query("SELECT pg_advisory_lock(hashtext($1))", [MIGRATION_LOCK_NAME]);
+      return true;
+    } catch (e) {
+      if ((e as { code?: unknown }).code === "55P03") return false;
+      throw e;
+    } finally {
+      await runner.query("RESET lock_timeout").catch(() => undefined);
+    }
+  },
+  async release(runner) {
+    await runner.query("SELECT pg_advisory_unlock(hashtext($1))", [MIGRATION_LOCK_NAME]);
+  },
+  whoHoldsIt: "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory'",
+};
+
 const DIALECTS: Partial<Record<DataSource["options"]["type"], LockDialect>> = {
   mysql: mysqlNamedLock,
   mariadb: mysqlNamedLock,
+  postgres: postgresAdvisoryLock,
 };
 
 /**
@@ -72,7 +103,7 @@ export async function withMigrationLock<T>(dataSource: DataSource, timeoutMs: nu
   const runner = dataSource.createQueryRunner();
   try {
     await runner.connect();
-    if (!(await dialect.acquire(runner, timeoutMs))) throw new MigrationLockTimeoutError(timeoutMs);
+    if (!(await dialect.acquire(runner, timeoutMs))) throw new MigrationLockTimeoutError(timeoutMs, dialect.whoHoldsIt);
     try {
       return await work(runner);
     } finally {

@@ -1,6 +1,7 @@
 import type { Pool as MysqlPool, PoolConnection, ResultSetHeader } from "mysql2";
 import type { DataSource, QueryRunner } from "typeorm";
 import { ConfigurationError, StorageError } from "../errors";
+import { postgresPoolOf, runPostgres } from "./postgres-dialect";
 
 /**
  * Driver codes of failures that may simply be retried: the statement did nothing (lock-wait timeout,
@@ -66,6 +67,9 @@ export class SqlRunner {
   }
 
   async rows(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    // PostgreSQL: placeholders, quoting, deadline and errors in postgres-dialect.ts.
+    const postgres = postgresPoolOf(this.dataSource);
+    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs)).rows;
     try {
       const pool = this.mysqlPool();
       return (pool ? await poolQuery(pool, sql, params, this.timeoutMs) : await withDeadline(this.dataSource.query(sql, params), this.timeoutMs)) as Record<string, unknown>[];
@@ -75,6 +79,8 @@ export class SqlRunner {
   }
 
   async affected(operation: string, sql: string, params: unknown[]): Promise<number> {
+    const postgres = postgresPoolOf(this.dataSource);
+    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs)).affected;
     const pool = this.mysqlPool();
     if (pool) {
       try {

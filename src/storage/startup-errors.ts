@@ -1,4 +1,5 @@
 import { ConfigurationError, StorageError, TokenServiceError } from "../errors";
+import { POSTGRES_ACCESS_DENIED, POSTGRES_NO_DATABASE, isTransientPostgresCode, postgresErrorCode } from "./postgres-errors";
 
 /**
  * The database named in the configuration cannot be used as it is (wrong user or password, a database
@@ -30,10 +31,12 @@ export interface DriverDetails {
 }
 
 function driverDetails(e: unknown): DriverDetails {
-  const err = e as { errno?: unknown; sqlState?: unknown } | null;
+  const err = e as { errno?: unknown; sqlState?: unknown; code?: unknown } | null;
+  // pg's `code` is the SQLSTATE itself.
+  const pgState = typeof err?.code === "string" && /^[0-9A-Z]{5}$/.test(err.code) ? err.code : undefined;
   return {
     errno: typeof err?.errno === "number" && err.errno > 0 ? err.errno : undefined,
-    sqlState: typeof err?.sqlState === "string" ? err.sqlState : undefined,
+    sqlState: typeof err?.sqlState === "string" ? err.sqlState : pgState,
   };
 }
 
@@ -41,7 +44,7 @@ function driverDetails(e: unknown): DriverDetails {
 export interface StartupTarget {
   /** The URL with its password replaced by `***`. */
   redactedUrl: string;
-  /** "server" (MySQL/MariaDB) or "embedded" (sql.js file). */
+  /** "server" (MySQL/MariaDB/PostgreSQL) or "embedded" (sql.js file). */
   kind: "server" | "embedded";
   host?: string;
   port?: number;
@@ -58,12 +61,15 @@ const ACCESS_DENIED = new Set(["ER_ACCESS_DENIED_ERROR", "ER_DBACCESS_DENIED_ERR
 /** File-system codes from writing the embedded database file. */
 const FILE_CODES = new Set(["ENOENT", "ENOTDIR", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOSPC", "EEXIST", "ENAMETOOLONG", "ELOOP"]);
 
-/** The driver's error code: `code` on mysql2 and Node errors; for TypeORM's sql.js save errors, the Node code inside the message. */
+/**
+ * The driver's error code: `code` on mysql2, pg (the SQLSTATE) and Node errors; for TypeORM's sql.js
+ * save errors, the Node code inside the message; for pg's code-less connection failures, a PG_* code.
+ */
 export function driverCodeOf(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   if (typeof code === "string" && code) return code;
   const message = e instanceof Error ? e.message : "";
-  return /\b(E[A-Z]{2,}):/.exec(message)?.[1];
+  return /\b(E[A-Z]{2,}):/.exec(message)?.[1] ?? postgresErrorCode(e);
 }
 
 /** Removes the password (raw and URL-encoded) from driver text before it goes into a message. */
@@ -109,10 +115,14 @@ export function startupError(e: unknown, target: StartupTarget, stage: "connect"
   if (code === "ENOTFOUND") {
     return new StorageError(`connect to ${where}`, code, true, `the host name ${target.host} does not resolve: check the host in databaseUrl (or wait for DNS)`, details);
   }
-  if (code && BUSY.has(code)) {
+  if (code && (code.startsWith("PG_") || code.startsWith("08"))) {
+    // pg's own connection failures (no Node code): the server closed or never completed the connection.
+    return new StorageError(`connect to ${where}`, code, isTransientPostgresCode(code), `${detail}; check that the server at ${target.host}:${target.port} is up and accepts connections`, details);
+  }
+  if (code && (BUSY.has(code) || (/^[0-9A-Z]{5}$/.test(code) && isTransientPostgresCode(code)))) {
     return new StorageError(stage === "connect" ? `connect to ${where}` : "run the migrations", code, true, detail, details);
   }
-  if (code && ACCESS_DENIED.has(code)) {
+  if (code && (ACCESS_DENIED.has(code) || POSTGRES_ACCESS_DENIED.has(code))) {
     return new DatabaseConfigurationError(
       code,
       `the database server at ${target.host}:${target.port} refused the login (${code}: ${detail}); check the user name and password in databaseUrl, and that the user may use database "${target.database}"`,
@@ -123,6 +133,13 @@ export function startupError(e: unknown, target: StartupTarget, stage: "connect"
     return new DatabaseConfigurationError(
       code,
       `database "${target.database}" does not exist on ${target.host}:${target.port}; create it (CREATE DATABASE \`${target.database}\` CHARACTER SET utf8mb4) or fix the database name in databaseUrl: the library creates its tables, not the database`,
+      details,
+    );
+  }
+  if (code === POSTGRES_NO_DATABASE) {
+    return new DatabaseConfigurationError(
+      code,
+      `database "${target.database}" does not exist on ${target.host}:${target.port}; create it (CREATE DATABASE "${target.database}" ENCODING 'UTF8') or fix the database name in databaseUrl: the library creates its tables, not the database`,
       details,
     );
   }

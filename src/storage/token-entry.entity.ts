@@ -43,14 +43,14 @@ export class TokenEntry {
   @Column({ type: "varchar", length: 16, default: "whenPossible" })
   reuse!: string;
 
-  @Column({ type: "datetime", precision: 3, nullable: true })
+  @Column({ type: Date, precision: 3, nullable: true })
   expiryDate!: Date | null;
 
-  @Column({ type: "datetime", precision: 3, nullable: true })
+  @Column({ type: Date, precision: 3, nullable: true })
   reservedUntilDate!: Date | null;
 
   /** The latest end of the non-releasable hand-outs; a release never lowers reservedUntilDate below it. */
-  @Column({ type: "datetime", precision: 3, nullable: true })
+  @Column({ type: Date, precision: 3, nullable: true })
   pinnedUntilDate!: Date | null;
 
   /** Bumped by every hand-out that reserves; a release recomputes reservedUntilDate by compare-and-set on it. */
@@ -58,13 +58,13 @@ export class TokenEntry {
   reservationSeq!: number;
 
   /** Set while a forced refresh waits for the reservations to end; hand-outs then stop extending them. */
-  @Column({ type: "datetime", precision: 3, nullable: true })
+  @Column({ type: Date, precision: 3, nullable: true })
   drainingSince!: Date | null;
 
   @Column({ type: "varchar", length: 64, nullable: true })
   refreshLeaseOwner!: string | null;
 
-  @Column({ type: "datetime", precision: 3, nullable: true })
+  @Column({ type: Date, precision: 3, nullable: true })
   refreshLeaseUntil!: Date | null;
 
   /** Why the refresh token is known to be dead; callers fail fast instead of calling the SCM again. */
@@ -75,9 +75,9 @@ export class TokenEntry {
   @Column({ type: "integer", default: 1 })
   version!: number;
 
-  @Column({ type: "datetime", precision: 3 })
+  @Column({ type: Date, precision: 3 })
   createdAt!: Date;
 
-  @Column({ type: "datetime", precision: 3 })
+  @Column({ type: Date, precision: 3 })
   updatedAt!: Date;
 }

@@ -23,6 +23,6 @@ export class TokenHold {
   @Column({ type: "integer" })
   version!: number;
 
-  @Column({ type: "datetime", precision: 3 })
+  @Column({ type: Date, precision: 3 })
   heldUntil!: Date;
 }

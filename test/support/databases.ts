@@ -1,25 +1,39 @@
 import { randomBytes } from "node:crypto";
 import { createConnection } from "mysql2/promise";
+import { Client } from "pg";
 import { DataSource } from "typeorm";
 import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
+import { toPostgresSql } from "../../src/storage/postgres-dialect";
 
 /**
  * The databases the suite runs on. MariaDB/MySQL at TEST_DATABASE_URL (default
- * mariadb://root@127.0.0.1:3306) gets a database of its own per run, dropped at the end;
+ * mariadb://root@127.0.0.1:3306) and PostgreSQL at TEST_POSTGRES_URL (default
+ * postgres://postgres@127.0.0.1:5432) each get a database of their own per run, dropped at the end;
  * the embedded database is a fresh in-memory sql.js per data source.
- * DB_KINDS=sqljs runs only the embedded one (for a machine without MariaDB).
+ * DB_KINDS=sqljs runs only the embedded one (for a machine without a database server);
+ * DB_KINDS=postgres only PostgreSQL.
  */
-export type DbKind = "sqljs" | "mariadb";
+export type DbKind = "sqljs" | "mariadb" | "postgres";
+/** The kinds that are database servers. */
+export type ServerKind = Exclude<DbKind, "sqljs">;
 
 export const SERVER_URL = (process.env.TEST_DATABASE_URL ?? "mariadb://root@127.0.0.1:3306").replace(/\/+$/, "");
+export const POSTGRES_SERVER_URL = (process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432").replace(/\/+$/, "");
 export const RUN_DATABASE = `scm_token_test_${process.pid}_${randomBytes(3).toString("hex")}`;
+
+const KINDS: readonly DbKind[] = ["sqljs", "mariadb", "postgres"];
 
 export function dbKinds(): DbKind[] {
   const raw = process.env.DB_KINDS ?? "sqljs,mariadb";
-  return raw.split(",").map((s) => s.trim()).filter((s): s is DbKind => s === "sqljs" || s === "mariadb");
+  return raw.split(",").map((s) => s.trim()).filter((s): s is DbKind => (KINDS as readonly string[]).includes(s));
 }
 
-let created: Promise<void> | undefined;
+/** The server URL (no database) of a server kind. */
+export function serverUrl(kind: ServerKind): string {
+  return kind === "postgres" ? POSTGRES_SERVER_URL : SERVER_URL;
+}
+
+const createdOn = new Map<ServerKind, Promise<void>>();
 const openSources = new Set<DataSource>();
 
 function serverConnectionOptions() {
@@ -27,24 +41,67 @@ function serverConnectionOptions() {
   return { host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
 }
 
-async function createRunDatabase(): Promise<void> {
+/** Runs statements on a server kind's maintenance connection (MariaDB: no database; PostgreSQL: its "postgres" database). */
+export async function adminQuery(kind: ServerKind, statements: string[]): Promise<void> {
+  if (kind === "postgres") {
+    const client = new Client({ connectionString: `${POSTGRES_SERVER_URL}/postgres` });
+    try {
+      await client.connect();
+    } catch (e) {
+      throw new Error(`cannot reach PostgreSQL at ${POSTGRES_SERVER_URL} (${(e as Error).message}); start it, set TEST_POSTGRES_URL, or leave postgres out of DB_KINDS`);
+    }
+    try {
+      for (const sql of statements) await client.query(sql);
+    } finally {
+      await client.end();
+    }
+    return;
+  }
   let connection;
   try {
     connection = await createConnection(serverConnectionOptions());
   } catch (e) {
     throw new Error(`cannot reach MariaDB/MySQL at ${SERVER_URL} (${(e as Error).message}); start it, set TEST_DATABASE_URL, or run DB_KINDS=sqljs npm test`);
   }
-  await connection.query(`CREATE DATABASE \`${RUN_DATABASE}\` CHARACTER SET utf8mb4`);
-  await connection.end();
-  const ds = new DataSource(dataSourceOptionsFromUrl(runDatabaseUrl()));
+  try {
+    for (const sql of statements) await connection.query(sql);
+  } finally {
+    await connection.end();
+  }
+}
+
+/** CREATE DATABASE for a database of this run on a server kind (PostgreSQL: UTF8, C collation like a byte-wise MariaDB). */
+export function createDatabaseSql(kind: ServerKind, name: string): string {
+  return kind === "postgres" ? `CREATE DATABASE "${name}" ENCODING 'UTF8' TEMPLATE template0` : `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`;
+}
+
+/** DROP DATABASE for a database of this run (PostgreSQL: also ends sessions still connected, e.g. of killed child processes). */
+export function dropDatabaseSql(kind: ServerKind, name: string): string {
+  return kind === "postgres" ? `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)` : `DROP DATABASE IF EXISTS \`${name}\``;
+}
+
+async function createRunDatabase(kind: ServerKind): Promise<void> {
+  await adminQuery(kind, [createDatabaseSql(kind, RUN_DATABASE)]);
+  const ds = new DataSource(dataSourceOptionsFromUrl(runDatabaseUrl(kind)));
   await ds.initialize();
   await ds.runMigrations();
   await ds.destroy();
 }
 
-/** The URL of this run's database on the server (for child processes). */
-export function runDatabaseUrl(): string {
-  return `${SERVER_URL}/${RUN_DATABASE}`;
+/** The URL of this run's database on a server (for child processes); MariaDB unless told. */
+export function runDatabaseUrl(kind: ServerKind = "mariadb"): string {
+  return `${serverUrl(kind)}/${RUN_DATABASE}`;
+}
+
+/** This run's database on a server kind, created and migrated on first use. */
+export async function ensureRunDatabase(kind: ServerKind): Promise<string> {
+  let created = createdOn.get(kind);
+  if (!created) {
+    created = createRunDatabase(kind);
+    createdOn.set(kind, created);
+  }
+  await created;
+  return runDatabaseUrl(kind);
 }
 
 /** A migrated DataSource of the given kind. Closed by closeAllDataSources (root hook). */
@@ -55,9 +112,7 @@ export async function openTestDataSource(kind: DbKind, poolSize = 10): Promise<D
     await ds.initialize();
     await ds.runMigrations();
   } else {
-    created ??= createRunDatabase();
-    await created;
-    ds = new DataSource(dataSourceOptionsFromUrl(runDatabaseUrl(), { poolSize }));
+    ds = new DataSource(dataSourceOptionsFromUrl(await ensureRunDatabase(kind), { poolSize }));
     await ds.initialize();
   }
   openSources.add(ds);
@@ -72,9 +127,16 @@ export async function closeDataSource(ds: DataSource): Promise<void> {
 /** Root hook: close everything and drop the run's database. */
 export async function cleanUpDatabases(): Promise<void> {
   for (const ds of [...openSources]) await closeDataSource(ds);
-  if (!created) return;
-  await created.catch(() => undefined);
-  const connection = await createConnection(serverConnectionOptions());
-  await connection.query(`DROP DATABASE IF EXISTS \`${RUN_DATABASE}\``);
-  await connection.end();
+  for (const [kind, created] of createdOn) {
+    await created.catch(() => undefined);
+    await adminQuery(kind, [dropDatabaseSql(kind, RUN_DATABASE)]);
+  }
+}
+
+/**
+ * A test's own SQL on any kind: written like the stores' (`?` placeholders, bare camelCase names),
+ * translated for PostgreSQL the way the library translates its own (src/storage/postgres-dialect.ts).
+ */
+export function rawQuery<T = Record<string, unknown>[]>(ds: DataSource, sql: string, params: unknown[] = []): Promise<T> {
+  return ds.query(ds.options.type === "postgres" ? toPostgresSql(sql) : sql, params) as Promise<T>;
 }

@@ -1,13 +1,14 @@
 import { createTestTokenService, type TestTokenService, type TestTokenServiceOptions } from "../../src/testing/create-test-token-service";
 import { closeDataSource, openTestDataSource, type DbKind } from "./databases";
 
-/** A test service on the given database kind (a fresh embedded database, or this run's MariaDB database). */
+/** A test service on the given database kind (a fresh embedded database, or this run's MariaDB or PostgreSQL database). */
 export async function serviceOn(kind: DbKind, options: TestTokenServiceOptions = {}): Promise<TestTokenService & { rawRows(userId: string): Promise<Record<string, unknown>[]> }> {
-  const dataSource = kind === "mariadb" ? await openTestDataSource("mariadb") : undefined;
+  const dataSource = kind !== "sqljs" ? await openTestDataSource(kind) : undefined;
   const t = await createTestTokenService({ ...options, dataSource });
   return {
     ...t,
-    rawRows: (userId: string) => t.dataSource.query("SELECT * FROM scm_token_entry WHERE userId = ?", [userId]),
+    rawRows: (userId: string) =>
+      kind === "postgres" ? t.dataSource.query('SELECT * FROM scm_token_entry WHERE "userId" = $1', [userId]) : t.dataSource.query("SELECT * FROM scm_token_entry WHERE userId = ?", [userId]),
     async close() {
       await t.close();
       if (dataSource) await closeDataSource(dataSource);

@@ -83,7 +83,7 @@ describe("start-up failures are typed, say what to do, and never show the passwo
     expect(notUrl.message).to.include("databaseUrl is not a URL");
     const noScheme = await startFailure(`app:${PASSWORD}@db-host/tokens`);
     expect(noScheme).to.be.instanceOf(ConfigurationError);
-    expect(noScheme.message).to.include("use mysql:, mariadb: or sqljs:");
+    expect(noScheme.message).to.include("use mysql:, mariadb:, postgres:, postgresql: or sqljs:");
   });
 
   it("a migration lock wait that is not a duration: ConfigurationError", async () => {

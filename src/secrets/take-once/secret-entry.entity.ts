@@ -35,9 +35,9 @@ export class SecretEntry {
   @Column({ type: "varchar", length: 255, nullable: true })
   reference!: string | null;
 
-  @Column({ type: "datetime", precision: 3 })
+  @Column({ type: Date, precision: 3 })
   expiresAt!: Date;
 
-  @Column({ type: "datetime", precision: 3 })
+  @Column({ type: Date, precision: 3 })
   createdAt!: Date;
 }
