@@ -1,3 +1,4 @@
+import { performance } from "node:perf_hooks";
 import type { Registry } from "prom-client";
 import type { Clock } from "./clock";
 import { DecryptionError, InvalidArgumentError, ReauthorizationRequiredError, TokenHeldError, TokenServiceError } from "./errors";
@@ -9,7 +10,7 @@ import { coveredWithoutWrite, reservationEndMs, type ReservationState } from "./
 import { RefreshCoordinator, type LeaseOptions } from "./refresh-coordinator";
 import { decide, type Decision, type EntryState, type HandOutRequest, type OpportunisticLabel, type RefreshPolicy } from "./refresh-policy";
 import type { RetryOptions } from "./refresh-with-retries";
-import type { StoredEntry, TokenStore } from "./storage/token-store";
+import type { ReapCursor, StoredEntry, TokenStore } from "./storage/token-store";
 import { REUSE_MODES, Token, type HandOutRef, type StoreTokenInput } from "./token";
 import type { TokenCrypto } from "./token-crypto";
 import { checkNumberArgument, checkObjectArgument, describeValue } from "./check-option";
@@ -297,10 +298,15 @@ export class TokenService {
     const batchSize = options.batchSize === undefined ? 1000 : checkNumberArgument(options.batchSize, "batchSize", { min: 1, max: 100_000, integer: true });
     const maxBatches = options.maxBatches === undefined ? Number.POSITIVE_INFINITY : checkNumberArgument(options.maxBatches, "maxBatches", { min: 1, max: Number.POSITIVE_INFINITY, integer: true });
     let total = 0;
+    const cursor: ReapCursor = {};
     for (let batch = 0; batch < maxBatches; batch++) {
-      const deleted = await this.store.deleteDeadBatch(this.clock.now(), batchSize);
+      const startedMs = performance.now();
+      const deleted = await this.store.deleteDeadBatch(this.clock.now(), batchSize, cursor);
       total += deleted;
       if (deleted < batchSize) break;
+      // Paced: rest twice as long as the batch took (real time), so a large reap takes about a third
+      // of the database's attention and hand-outs keep their latency (see bench/, "reaping").
+      await pause(Math.min(REAP_MAX_PAUSE_MS, (performance.now() - startedMs) * REAP_PAUSE_FACTOR));
     }
     // Holds that were never released end with their reservation; drop them an hour later.
     const holdsBefore = new Date(this.clock.now().getTime() - 3_600_000);
@@ -532,6 +538,14 @@ export class TokenService {
       holdId,
     });
   }
+}
+
+/** reapExpired rests this many times as long as each batch took, at most REAP_MAX_PAUSE_MS. */
+const REAP_PAUSE_FACTOR = 2;
+const REAP_MAX_PAUSE_MS = 1_000;
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** An entry or hold id as the store issues them (a UUID); anything else is not ours. */

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createPool as createCallbackPool, type Pool as CallbackPool } from "mysql2";
 import { createConnection, createPool, type Pool, type PoolOptions } from "mysql2/promise";
 import { dataSourceOptionsFromUrl, openDataSource } from "../../src/storage/data-source";
 
@@ -63,6 +64,11 @@ export class BenchDatabase {
 
   pool(connectionLimit = 10): Pool {
     return createPool(this.connectionOptions(true, connectionLimit));
+  }
+
+  /** The same pool on mysql2's callback API (the baselines use it: no promise wrapper per statement). */
+  callbackPool(connectionLimit = 10): CallbackPool {
+    return createCallbackPool(this.connectionOptions(true, connectionLimit));
   }
 
   async serverVersion(): Promise<string> {

@@ -30,16 +30,28 @@ export interface Comparison {
   p99Ratio: number;
   /** library − baseline CPU µs per operation: the library's client-side overhead. */
   cpuOverheadUsPerOp: number;
+  /** Throughput ratio of each round (library segment / baseline segment of the same round): the noise. */
+  roundRatios: number[];
+  /** Which side warmed up (and ran) first in round 0. */
+  firstSide: "library" | "baseline";
 }
 
-/** Runs the library and the baseline with the same closed-loop concurrency, alternating. */
-export async function compare(library: Operation, baseline: Operation, concurrency: number, timing: CompareTiming): Promise<Comparison> {
-  await runFor(concurrency, baseline, timing.warmupMs);
-  await runFor(concurrency, library, timing.warmupMs);
+/**
+ * Runs the library and the baseline with the same closed-loop concurrency, alternating. `libraryFirst`
+ * picks which side warms up and runs first (callers alternate it from cell to cell).
+ */
+export async function compare(library: Operation, baseline: Operation, concurrency: number, timing: CompareTiming, libraryFirst = false): Promise<Comparison> {
+  if (libraryFirst) {
+    await runFor(concurrency, library, timing.warmupMs);
+    await runFor(concurrency, baseline, timing.warmupMs);
+  } else {
+    await runFor(concurrency, baseline, timing.warmupMs);
+    await runFor(concurrency, library, timing.warmupMs);
+  }
   const lib: LoopResult[] = [];
   const base: LoopResult[] = [];
   for (let round = 0; round < timing.rounds; round++) {
-    if (round % 2 === 0) {
+    if ((round % 2 === 0) !== libraryFirst) {
       base.push(await runFor(concurrency, baseline, timing.segmentMs));
       lib.push(await runFor(concurrency, library, timing.segmentMs));
     } else {
@@ -56,6 +68,8 @@ export async function compare(library: Operation, baseline: Operation, concurren
     throughputRatio: round2(l.opsPerSec / b.opsPerSec),
     p99Ratio: round2(l.latencyMs.p99 / b.latencyMs.p99),
     cpuOverheadUsPerOp: l.cpuUsPerOp - b.cpuUsPerOp,
+    roundRatios: lib.map((r, i) => round2(r.ops / r.elapsedMs / (base[i].ops / base[i].elapsedMs))),
+    firstSide: libraryFirst ? "library" : "baseline",
   };
 }
 

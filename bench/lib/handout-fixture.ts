@@ -1,18 +1,36 @@
 import { randomBytes } from "node:crypto";
+import type { Pool as CallbackPool } from "mysql2";
 import type { Pool } from "mysql2/promise";
 import { createTokenService } from "../../src/create-token-service";
+import { KeyRing } from "../../src/crypto/key-ring";
 import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
+import { TokenCrypto } from "../../src/token-crypto";
 import type { TokenService } from "../../src/token-service";
 import { BaselineHandOut } from "./baseline-mysql2";
 import type { BenchDatabase } from "./bench-database";
 import type { Operation } from "./closed-loop";
-import { accessTokenOf, READABLE_USERS, readableUserId, storeReadable } from "./seed";
+import { accessTokenOf, bulkReadable, READABLE_USERS, readableUserId, storeReadable } from "./seed";
 
 export const BENCH_HOST = "bitbucket.bench.example";
 export const HOT_USER = "hot-user";
-const LIFETIME_MINUTES = 5;
-const POOL_SIZE = 10;
+export const LIFETIME_MINUTES = 5;
+export const POOL_SIZE = 10;
+
+/** Which users an operation hands out, in which order. */
+export type Picker = (next: () => number) => string;
+
+/** Round-robin over `users` (every user again and again: the write-free steady state). */
+export function roundRobin(users: readonly string[]): () => string {
+  let i = 0;
+  return () => users[i++ % users.length];
+}
+
+/** Each user of `order` once (wraps around only if the list runs out: the caller sizes it). */
+export function eachOnce(order: ArrayLike<number>, idOf: (k: number) => string): () => string {
+  let i = 0;
+  return () => idOf(order[i++ % order.length]);
+}
 
 /**
  * The library and the baseline side by side on one database: the same rows, the same key, pools of
@@ -24,8 +42,12 @@ export class HandOutFixture {
   private constructor(
     readonly service: TokenService,
     readonly baseline: BaselineHandOut,
-    /** A plain pool for set-up statements (and the baseline). */
+    /** A plain promise pool for set-up statements. */
     readonly pool: Pool,
+    private readonly baselinePool: CallbackPool,
+    private readonly crypto: TokenCrypto,
+    /** The key ring both sides use (a probe service needs it too). */
+    readonly encryptionKeys: { id: string; key: string }[],
   ) {}
 
   static async create(db: BenchDatabase): Promise<HandOutFixture> {
@@ -37,35 +59,73 @@ export class HandOutFixture {
       encryptionKeys,
       flags: new StaticFeatureFlags({ opportunisticRefresh: false }),
     });
-    const pool = db.pool(POOL_SIZE);
-    const fixture = new HandOutFixture(service, new BaselineHandOut(pool, encryptionKeys), pool);
+    const pool = db.pool(2);
+    const baselinePool = db.callbackPool(POOL_SIZE);
+    const fixture = new HandOutFixture(service, new BaselineHandOut(baselinePool, encryptionKeys), pool, baselinePool, new TokenCrypto(new KeyRing(encryptionKeys)), encryptionKeys);
     await storeReadable(service, BENCH_HOST, [...fixture.users, HOT_USER]);
     return fixture;
   }
 
-  /** getTokenForHost over `users` round-robin; checks every token it gets. */
-  libraryOp(users: readonly string[]): Operation {
-    const expected = users.map(accessTokenOf);
-    return async (seq) => {
-      const i = seq % users.length;
-      const token = await this.service.getTokenForHost(users[i], BENCH_HOST, { lifetimeMinutes: LIFETIME_MINUTES });
-      if (token?.value !== expected[i]) throw new Error("library handed out an unexpected token");
+  /** Bulk rows `bulkUserId(from … to-1)`, readable by both sides. */
+  seedReadable(from: number, to: number, progress?: (rows: number) => void): Promise<number> {
+    return bulkReadable(this.pool, BENCH_HOST, this.crypto, from, to, 2, progress);
+  }
+
+  /** getTokenForHost (non-releasable, 5 minutes) of the user `pick` gives; checks every token. */
+  libraryOp(pick: () => string): Operation {
+    return async () => {
+      const userId = pick();
+      const token = await this.service.getTokenForHost(userId, BENCH_HOST, { lifetimeMinutes: LIFETIME_MINUTES });
+      if (token?.value !== accessTokenOf(userId)) throw new Error("library handed out an unexpected token");
     };
   }
 
-  /** The hand-written mysql2 hand-out over `users` round-robin; same check. */
-  baselineOp(users: readonly string[]): Operation {
-    const expected = users.map(accessTokenOf);
+  /** The hand-written SELECT + reserve UPDATE; same check. */
+  baselineOp(pick: () => string): Operation {
     const lifetimeMs = LIFETIME_MINUTES * 60_000;
-    return async (seq) => {
-      const i = seq % users.length;
-      const value = await this.baseline.handOut(users[i], BENCH_HOST, lifetimeMs);
-      if (value !== expected[i]) throw new Error("baseline handed out an unexpected token");
+    return async () => {
+      const userId = pick();
+      const value = await this.baseline.handOut(userId, BENCH_HOST, lifetimeMs);
+      if (value !== accessTokenOf(userId)) throw new Error("baseline handed out an unexpected token");
     };
+  }
+
+  /** A releasable hand-out and its release (getTokenForHost({ releasable: true }) + releaseReservation). */
+  libraryReleasableOp(pick: () => string): Operation {
+    return async () => {
+      const userId = pick();
+      const token = await this.service.getTokenForHost(userId, BENCH_HOST, { lifetimeMinutes: LIFETIME_MINUTES, releasable: true });
+      if (token?.value !== accessTokenOf(userId)) throw new Error("library handed out an unexpected token");
+      if (!(await this.service.releaseReservation(token))) throw new Error("library release found no hold");
+    };
+  }
+
+  /** The hand-written SELECT + INSERT hold, then DELETE hold. */
+  baselineReleasableOp(pick: () => string): Operation {
+    const lifetimeMs = LIFETIME_MINUTES * 60_000;
+    return async () => {
+      const userId = pick();
+      const got = await this.baseline.handOutReleasable(userId, BENCH_HOST, lifetimeMs);
+      if (got?.value !== accessTokenOf(userId)) throw new Error("baseline handed out an unexpected token");
+      await this.baseline.release(got.holdId);
+    };
+  }
+
+  /** The library's count of write-free hand-outs so far (scm_token_handouts_write_free_total). */
+  async writeFreeCount(): Promise<number> {
+    const metric = this.service.metricsRegistry.getSingleMetric("scm_token_handouts_write_free_total");
+    return metric ? (await metric.get()).values.reduce((s, v) => s + v.value, 0) : 0;
+  }
+
+  /** The library's count of hand-outs so far (scm_token_refresh_requests_total). */
+  async handOutCount(): Promise<number> {
+    const metric = this.service.metricsRegistry.getSingleMetric("scm_token_refresh_requests_total");
+    return metric ? (await metric.get()).values.reduce((s, v) => s + v.value, 0) : 0;
   }
 
   async close(): Promise<void> {
     await this.pool.end();
+    await new Promise<void>((resolve) => this.baselinePool.end(() => resolve()));
     await this.service.close();
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Pool } from "mysql2/promise";
 import type { TokenService } from "../../src/token-service";
+import type { TokenCrypto } from "../../src/token-crypto";
 
 /**
  * Test data. Rows the benchmark reads go in through `storeToken` (properly encrypted: ciphertexts
@@ -107,4 +108,62 @@ function pad(n: number, width: number): string {
 
 function sqlDate(ms: number): string {
   return new Date(ms).toISOString().replace("T", " ").replace("Z", "");
+}
+
+/** Bulk readable user k (k < 10M): `b<7 digits>`, sorting after the fixture's users. */
+export function bulkUserId(k: number): string {
+  return `b${pad(k, 7)}`;
+}
+
+/**
+ * Readable rows `bulkUserId(from … to-1)` with real ciphertexts (encrypted as the library does, bound
+ * to user and host), valid for 24 h, unreserved: multi-row INSERTs, `parallel` in flight.
+ */
+export async function bulkReadable(pool: Pool, host: string, crypto: TokenCrypto, from: number, to: number, parallel = 2, progress?: (rows: number) => void): Promise<number> {
+  const now = Date.now();
+  const live = sqlDate(now + 24 * 3600_000);
+  const created = sqlDate(now);
+  let next = from;
+  let inserted = 0;
+  const worker = async () => {
+    while (next < to) {
+      const a = next;
+      const b = Math.min(to, a + ROWS_PER_INSERT);
+      next = b;
+      const values: string[] = [];
+      for (let k = a; k < b; k++) {
+        const userId = bulkUserId(k);
+        const access = crypto.encrypt("access", userId, host, accessTokenOf(userId));
+        values.push(`('${rowId(3, k)}','${userId}','${host}','${access}','${PLACEHOLDER}','REPO_READ REPO_WRITE','whenPossible','${live}',1,'${created}','${created}')`);
+      }
+      await pool.query(
+        `INSERT INTO scm_token_entry (id, userId, host, accessToken, refreshToken, scopes, reuse, expiryDate, version, createdAt, updatedAt) VALUES ${values.join(",")}`,
+      );
+      inserted += b - a;
+      progress?.(inserted);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return inserted;
+}
+
+/** A seeded permutation of [from, to) (mulberry32 + Fisher–Yates): each index once, in random order. */
+export function shuffledRange(from: number, to: number, seed: number): Int32Array {
+  const out = new Int32Array(to - from);
+  for (let i = 0; i < out.length; i++) out[i] = from + i;
+  let a = seed >>> 0;
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const x = out[i];
+    out[i] = out[j];
+    out[j] = x;
+  }
+  return out;
 }

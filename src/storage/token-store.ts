@@ -8,6 +8,12 @@ const HOLDS = "scm_token_hold";
 const COLUMNS =
   "id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, reservedUntilDate, pinnedUntilDate, reservationSeq, drainingSince, refreshLeaseOwner, refreshLeaseUntil, reauthorizationReason, version";
 
+/** Where a reap's walk over the expiry index stopped (see deleteDeadBatch); starts empty. */
+export interface ReapCursor {
+  expiryDate?: string;
+  id?: string;
+}
+
 /** A new token to store (ciphertexts). */
 export interface NewTokenValues {
   accessTokenCiphertext: string;
@@ -264,13 +270,28 @@ export class TokenStore {
   /**
    * Deletes up to `limit` entries that can never be handed out again: expired and either without a
    * refresh token or marked for re-authorisation. Bounded batches keep locks short on a busy table.
+   * With a `cursor`, batches walk the expiry index in (expiryDate, id) order from where the last one
+   * stopped (the cursor is advanced), so expired entries that are kept (refreshable ones) are
+   * scanned once per reap, not once per batch.
    */
-  async deleteDeadBatch(now: Date, limit: number): Promise<number> {
+  async deleteDeadBatch(now: Date, limit: number, cursor?: ReapCursor): Promise<number> {
+    const params: unknown[] = [toSqlDate(now)];
+    let after = "";
+    if (cursor?.expiryDate !== undefined && cursor.id !== undefined) {
+      after = " AND (expiryDate > ? OR (expiryDate = ? AND id > ?))";
+      params.push(cursor.expiryDate, cursor.expiryDate, cursor.id);
+    }
     const ids = await this.sql.rows(
       "find dead entries",
-      `SELECT id FROM ${TABLE} WHERE expiryDate < ? AND (refreshToken IS NULL OR reauthorizationReason IS NOT NULL) LIMIT ${Math.floor(limit)}`,
-      [toSqlDate(now)],
+      `SELECT id, expiryDate FROM ${TABLE} WHERE expiryDate < ? AND (refreshToken IS NULL OR reauthorizationReason IS NOT NULL)${after} ORDER BY expiryDate, id LIMIT ${Math.floor(limit)}`,
+      params,
     );
+    const last = ids[ids.length - 1];
+    const lastExpiry = last && fromSqlDate(last.expiryDate);
+    if (cursor && last && lastExpiry) {
+      cursor.expiryDate = toSqlDate(lastExpiry);
+      cursor.id = String(last.id);
+    }
     const list = ids.map((r) => String(r.id));
     if (list.length === 0) return 0;
     return this.execute(`DELETE FROM ${TABLE} WHERE id IN (${list.map(() => "?").join(", ")}) AND expiryDate < ?`, [...list, toSqlDate(now)]);
