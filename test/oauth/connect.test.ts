@@ -86,6 +86,16 @@ for (const kind of dbKinds()) {
         expect(t.scm.counters.codeExchanges).to.equal(1);
       });
 
+      it("the same callback completed twice at once: exactly one exchange, the other gets AuthorizationStateError", async () => {
+        const user = uniqueUser();
+        const callback = t.scm.authorize((await t.connector.startAuthorization(user, t.host)).url);
+        const outcomes = await Promise.allSettled([t.connector.completeAuthorization(user, callback), t.connector.completeAuthorization(user, callback)]);
+        expect(outcomes.filter((o) => o.status === "fulfilled")).to.have.length(1);
+        const rejected = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+        expect(rejected?.reason).to.be.instanceOf(AuthorizationStateError);
+        expect(t.scm.counters.codeExchanges).to.equal(1);
+      });
+
       it("an expired state (11 minutes later) → AuthorizationStateError, and the SCM is not called", async () => {
         const user = uniqueUser();
         const callback = t.scm.authorize((await t.connector.startAuthorization(user, t.host)).url);
@@ -208,6 +218,21 @@ for (const kind of dbKinds()) {
           // Reconnecting afterwards works (a fresh authorization).
           await t.connector.completeAuthorization(user, t.scm.authorize((await t.connector.startAuthorization(user, t.host)).url));
           expect(await t.service.getTokenForHost(user, t.host)).to.not.equal(undefined);
+        } finally {
+          await t.close();
+        }
+      });
+
+      it("without a host: every connected host of the user, each with its own outcome", async () => {
+        const t = await connectorOn(kind, "generic_oauth2");
+        try {
+          const user = uniqueUser();
+          await t.connector.completeAuthorization(user, t.scm.authorize((await t.connector.startAuthorization(user, t.host)).url));
+          const other = uniqueUser();
+          await t.connector.completeAuthorization(other, t.scm.authorize((await t.connector.startAuthorization(other, t.host)).url));
+          expect(await t.service.disconnect(user)).to.deep.equal({ deleted: 1, hosts: [{ host: t.host, revocation: "revoked" }] });
+          expect(await t.service.disconnect(user)).to.deep.equal({ deleted: 0, hosts: [] });
+          expect(await t.service.getTokenForHost(other, t.host), "another user's connection is untouched").to.not.equal(undefined);
         } finally {
           await t.close();
         }
