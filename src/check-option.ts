@@ -81,6 +81,13 @@ function describeRange(range: NumberRange): string {
   return `${kind}${of} from ${range.min} to ${range.max}`;
 }
 
+/** An object option that must have these methods (a logger, a clock, a DataSource…); undefined passes. */
+export function checkInterface(value: unknown, option: string, methods: readonly string[], what: string): void {
+  if (value === undefined) return;
+  const ok = typeof value === "object" && value !== null && methods.every((m) => typeof (value as Record<string, unknown>)[m] === "function");
+  if (!ok) throw new ConfigurationError(`${option} must be ${what} (with ${methods.map((m) => `${m}()`).join(", ")}), got ${describeValue(value)}`, option);
+}
+
 /** Options and arguments checked here are never secrets; still, long strings are cut. */
 export function describeValue(value: unknown): string {
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);

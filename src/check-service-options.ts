@@ -1,4 +1,4 @@
-import { checkNumberOption, checkObjectOption, describeValue, type NumberRange } from "./check-option";
+import { checkInterface, checkNumberOption, checkObjectOption, describeValue, type NumberRange } from "./check-option";
 import { ConfigurationError } from "./errors";
 import type { ScmProvider } from "./providers/scm-provider";
 import { canonicalHost } from "./providers/normalize-host";
@@ -55,6 +55,9 @@ export function checkServiceOptions(options: TokenServiceOptions): CheckedServic
   checkInterface(options.clock, "clock", ["now", "sleep"], "a Clock { now(), sleep(ms) }");
   checkInterface(options.flags, "flags", ["getFlags"], "a FeatureFlags (StaticFeatureFlags, LaunchDarklyFeatureFlags, or your own getFlags(userId))");
   checkInterface(options.metricsRegistry, "metricsRegistry", ["registerMetric", "metrics"], "a prom-client Registry");
+  if (options.metricsPrefix !== undefined && typeof options.metricsPrefix !== "string") {
+    throw new ConfigurationError(`metricsPrefix must be a string such as "gitpod_" (or omitted), got ${describeValue(options.metricsPrefix)}`, "metricsPrefix");
+  }
   if (options.databaseUrl !== undefined && typeof options.databaseUrl !== "string") {
     throw new ConfigurationError(`databaseUrl must be a string such as "mysql://user:password@host:3306/db" or "sqljs::memory:", got ${describeValue(options.databaseUrl)}`, "databaseUrl");
   }
@@ -110,8 +113,3 @@ function checkProviders(providers: unknown): asserts providers is ScmProvider[] 
 }
 
 /** An optional collaborator must have the methods the service calls. */
-function checkInterface(value: unknown, option: string, methods: readonly string[], what: string): void {
-  if (value === undefined) return;
-  const ok = typeof value === "object" && value !== null && methods.every((m) => typeof (value as Record<string, unknown>)[m] === "function");
-  if (!ok) throw new ConfigurationError(`${option} must be ${what} (with ${methods.map((m) => `${m}()`).join(", ")}), got ${describeValue(value)}`, option);
-}

@@ -7,10 +7,27 @@ import { canonicalHost } from "./providers/normalize-host";
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const MAX_TOKEN_LENGTH = 16 * 1024;
 const MAX_LIFETIME_MINUTES = 24 * 60;
+const MAX_SCOPES_LENGTH = 2048;
+
+/**
+ * A lone UTF-16 surrogate. MySQL/MariaDB store it as U+FFFD, so "x\uD800" and "x\uDBFF" would become
+ * one row there (one user's token silently overwritten by another's): such strings are refused.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True when UTF-8 cannot hold `value` unchanged (it has an unpaired surrogate). */
+export function hasLoneSurrogate(value: string): boolean {
+  return LONE_SURROGATE.test(value);
+}
+
+/** True for text that every supported database stores as it is: no control characters, no lone surrogates. */
+export function isStorableText(value: string): boolean {
+  return !CONTROL.test(value) && !LONE_SURROGATE.test(value);
+}
 
 export function checkUserId(userId: unknown): string {
-  if (typeof userId !== "string" || userId.length === 0 || userId.trim() !== userId || userId.length > 128 || CONTROL.test(userId)) {
-    throw new InvalidArgumentError("userId", "userId must be a non-empty string of at most 128 characters, without surrounding spaces or control characters");
+  if (typeof userId !== "string" || userId.length === 0 || userId.trim() !== userId || userId.length > 128 || !isStorableText(userId)) {
+    throw new InvalidArgumentError("userId", "userId must be a non-empty string of at most 128 characters, without surrounding spaces, control characters or unpaired surrogates");
   }
   return userId;
 }
@@ -49,13 +66,18 @@ export function checkScopes(scopes: unknown, name = "scopes"): string[] {
   if (!Array.isArray(scopes) || scopes.length > 100 || !scopes.every((s) => typeof s === "string" && s.length > 0 && s.length <= 200 && !/\s/.test(s))) {
     throw new InvalidArgumentError(name, `${name} must be an array of at most 100 non-empty scope strings without spaces`);
   }
-  return [...new Set(scopes as string[])];
+  const unique = [...new Set(scopes as string[])];
+  // Stored space-separated in a varchar(2048) column: a longer list would fail on MySQL/MariaDB and be cut elsewhere.
+  if (unique.join(" ").length > MAX_SCOPES_LENGTH) {
+    throw new InvalidArgumentError(name, `${name} joined with spaces must be at most ${MAX_SCOPES_LENGTH} characters`);
+  }
+  return unique;
 }
 
 export function checkSecretString(value: unknown, name: string): string {
-  if (typeof value !== "string" || value.length === 0 || value.length > MAX_TOKEN_LENGTH || CONTROL.test(value)) {
+  if (typeof value !== "string" || value.length === 0 || value.length > MAX_TOKEN_LENGTH || !isStorableText(value)) {
     // Never echo the value: it is a secret.
-    throw new InvalidArgumentError(name, `${name} must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters without control characters`);
+    throw new InvalidArgumentError(name, `${name} must be a non-empty string of at most ${MAX_TOKEN_LENGTH} characters without control characters or unpaired surrogates`);
   }
   return value;
 }
@@ -71,8 +93,8 @@ export function checkOptionalDate(value: unknown, name: string): Date | undefine
 
 export function checkOptionalString(value: unknown, name: string, max: number): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string" || value.length > max || CONTROL.test(value)) {
-    throw new InvalidArgumentError(name, `${name} must be a string of at most ${max} characters without control characters`);
+  if (typeof value !== "string" || value.length > max || !isStorableText(value)) {
+    throw new InvalidArgumentError(name, `${name} must be a string of at most ${max} characters without control characters or unpaired surrogates`);
   }
   return value;
 }

@@ -10,8 +10,9 @@ const HOST = /^[a-z0-9.-]+(:\d{1,5})?$/;
 export function canonicalHost(host: string): string {
   // Only ASCII spaces and tabs are trimmed: String.trim would also drop a BOM or a no-break space,
   // turning a look-alike ("\ufeffhost") into the configured host.
-  const match = /^(.*?)\.?(:\d{1,5})?$/.exec(host.replace(/^[ \t]+|[ \t]+$/g, "").toLowerCase())!;
-  return match[1] + (match[2] ?? "");
+  // [\s\S], not ".": a host with a line break inside must stay a (non-matching) string, not crash.
+  const match = /^([\s\S]*?)\.?(:\d{1,5})?$/.exec(host.replace(/^[ \t]+|[ \t]+$/g, "").toLowerCase());
+  return match ? match[1] + (match[2] ?? "") : host;
 }
 
 /** A provider's host in canonical form; it must look like "name[:port]". */

@@ -4,7 +4,7 @@ import { Token } from "../../src/token";
 import { dbKinds } from "../support/databases";
 import { hostileScalar } from "./support/arbitraries";
 import { combine, FailureLog, judge, show, type Case } from "./support/cases";
-import { oneOfVerdict, optionsBagVerdict, scopesShapeVerdict, userIdVerdict, type Verdict } from "./support/oracles";
+import { LONE_SURROGATE, oneOfVerdict, optionsBagVerdict, scopesShapeVerdict, userIdVerdict, type Verdict } from "./support/oracles";
 import { fcParams, typedOutcome } from "./support/outcome";
 import { openWorld, type World } from "./support/world";
 
@@ -94,7 +94,7 @@ const usernameValue: fc.Arbitrary<unknown> = fc.oneof(
 function usernameVerdict(v: unknown): Verdict {
   if (v === undefined) return "valid";
   if (v === null) return "either";
-  if (typeof v !== "string" || v.length > 255 || CONTROL.test(v)) return "invalid";
+  if (typeof v !== "string" || v.length > 255 || CONTROL.test(v) || LONE_SURROGATE.test(v)) return "invalid";
   return "valid";
 }
 

@@ -1,10 +1,11 @@
 import { inspect } from "node:util";
 import type { DataSource } from "typeorm";
-import { checkNumberArgument, checkObjectArgument } from "../../check-option";
+import { checkInterface, checkNumberArgument, checkObjectArgument, checkObjectOption } from "../../check-option";
 import { systemClock, type Clock } from "../../clock";
 import type { KeyRing } from "../../crypto/key-ring";
 import { ConfigurationError, InvalidArgumentError } from "../../errors";
 import { silentLogger, type Logger } from "../../logger";
+import { hasLoneSurrogate, isStorableText } from "../../validation";
 import { SECRET_LIMITS } from "../limits";
 import { SecretNotFoundError } from "../secret-errors";
 import { checkSecretId, newSecretId } from "./secret-id";
@@ -34,7 +35,6 @@ export interface SecretMetadata {
 }
 
 const PURPOSE = /^[A-Za-z0-9._:-]{1,64}$/;
-const CONTROL = /[\u0000-\u001f\u007f]/;
 const MAX_EXPIRES_CEILING_MS = 30 * 24 * 60 * 60 * 1000;
 const LOCK_RETRIES = 3;
 
@@ -66,7 +66,9 @@ const LOCK_RETRIES = 3;
  * // on every replica:   setInterval(() => secrets.reapExpired({ batchSize: 1000 }), 60_000);
  */
 export class TakeOnceSecrets {
-  private readonly store: SecretStore;
+  // A private field, not a property: spreading or inspecting the object must not reach the DataSource
+  // (its options hold the database password).
+  readonly #store: SecretStore;
   private readonly maxExpiresInMs: number;
   private readonly logger: Logger;
 
@@ -76,7 +78,9 @@ export class TakeOnceSecrets {
     private readonly clock: Clock = systemClock,
     options: TakeOnceSecretsOptions = {},
   ) {
-    this.store = new SecretStore(dataSource);
+    checkObjectOption(options, "TakeOnceSecrets options", ["maxExpiresInMs", "logger"]);
+    checkInterface(options.logger, "logger", ["debug", "info", "warn", "error"], "a pino-compatible logger");
+    this.#store = new SecretStore(dataSource);
     this.logger = options.logger ?? silentLogger;
     const max = options.maxExpiresInMs ?? SECRET_LIMITS.maxTakeOnceExpiresInMs;
     if (typeof max !== "number" || !Number.isFinite(max) || max < SECRET_LIMITS.minTakeOnceExpiresInMs || max > MAX_EXPIRES_CEILING_MS) {
@@ -93,9 +97,9 @@ export class TakeOnceSecrets {
    * const { id, expiresAt } = await secrets.create("ghp_…", { expiresInMs: 10 * 60_000, purpose: "workspace-start" });
    */
   async create(value: string, options: { expiresInMs: number; purpose?: string }): Promise<CreatedSecret> {
-    if (typeof value !== "string" || value.length === 0 || Buffer.byteLength(value, "utf8") > SECRET_LIMITS.maxTakeOnceValueBytes) {
-      // Never echo the value: it is a secret.
-      throw new InvalidArgumentError("value", `value must be a non-empty string of at most ${SECRET_LIMITS.maxTakeOnceValueBytes} bytes (UTF-8); encode binary data as base64 first`);
+    if (typeof value !== "string" || value.length === 0 || Buffer.byteLength(value, "utf8") > SECRET_LIMITS.maxTakeOnceValueBytes || hasLoneSurrogate(value)) {
+      // Never echo the value: it is a secret. A lone surrogate would come back as U+FFFD (UTF-8 cannot hold it).
+      throw new InvalidArgumentError("value", `value must be a non-empty string of at most ${SECRET_LIMITS.maxTakeOnceValueBytes} bytes (UTF-8) without unpaired surrogates; encode binary data as base64 first`);
     }
     if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options", "options must be { expiresInMs, purpose? }");
     const expiresInMs = this.checkExpiresInMs(options.expiresInMs);
@@ -103,7 +107,7 @@ export class TakeOnceSecrets {
     const now = this.clock.now();
     const id = newSecretId();
     const expiresAt = new Date(now.getTime() + expiresInMs);
-    await this.store.insert({ id, ciphertext: this.keyRing.encrypt(value, context(id)), purpose, expiresAt, createdAt: now });
+    await this.#store.insert({ id, ciphertext: this.keyRing.encrypt(value, context(id)), purpose, expiresAt, createdAt: now });
     this.logger.debug({ purpose, expiresAt: expiresAt.toISOString() }, "Take-once secret created");
     return { id, expiresAt };
   }
@@ -121,13 +125,13 @@ export class TakeOnceSecrets {
   async take(id: string, options: { purpose?: string } = {}): Promise<string | undefined> {
     checkSecretId(id);
     const purpose = checkPurpose(options.purpose);
-    const row = await this.store.find(id);
+    const row = await this.#store.find(id);
     if (!row) return undefined;
     if (row.expiresAt.getTime() <= this.clock.now().getTime()) return undefined; // expired: left for the reaper
     if (purpose !== undefined && row.purpose !== purpose) return undefined;
     // Decrypt before deleting: a row that does not decrypt stays for investigation and the reaper.
     const value = this.keyRing.decrypt(row.ciphertext, context(id));
-    if (!(await this.store.delete(id))) return undefined; // another taker won
+    if (!(await this.#store.delete(id))) return undefined; // another taker won
     this.logger.debug({ purpose: row.purpose }, "Take-once secret taken");
     return value;
   }
@@ -143,7 +147,7 @@ export class TakeOnceSecrets {
    */
   async delete(id: string, options: { mustExist?: boolean } = {}): Promise<boolean> {
     checkSecretId(id);
-    const deleted = await this.store.delete(id);
+    const deleted = await this.#store.delete(id);
     if (!deleted && (options.mustExist ?? true)) throw new SecretNotFoundError("delete");
     return deleted;
   }
@@ -159,11 +163,11 @@ export class TakeOnceSecrets {
    */
   async attachReference(id: string, reference: string, options: { mustExist?: boolean } = {}): Promise<boolean> {
     checkSecretId(id);
-    if (typeof reference !== "string" || reference.length === 0 || reference.length > 255 || CONTROL.test(reference)) {
-      throw new InvalidArgumentError("reference", "reference must be a non-empty string of at most 255 characters without control characters (e.g. the workspace id)");
+    if (typeof reference !== "string" || reference.length === 0 || reference.length > 255 || !isStorableText(reference)) {
+      throw new InvalidArgumentError("reference", "reference must be a non-empty string of at most 255 characters without control characters or unpaired surrogates (e.g. the workspace id)");
     }
-    if (await this.store.setReference(id, reference)) return true;
-    const row = await this.store.find(id);
+    if (await this.#store.setReference(id, reference)) return true;
+    const row = await this.#store.find(id);
     if (row) throw new InvalidArgumentError("reference", "this secret already has a different reference; a secret goes to one consumer only — create a new one");
     if (options.mustExist) throw new SecretNotFoundError("attachReference");
     return false;
@@ -175,7 +179,7 @@ export class TakeOnceSecrets {
    */
   async describe(id: string): Promise<SecretMetadata | undefined> {
     checkSecretId(id);
-    const row = await this.store.find(id);
+    const row = await this.#store.find(id);
     if (!row) return undefined;
     return { purpose: row.purpose, state: row.state === "referenced" ? "referenced" : "created", reference: row.reference, expiresAt: row.expiresAt, createdAt: row.createdAt };
   }
@@ -219,7 +223,7 @@ export class TakeOnceSecrets {
   private async reapBatch(batchSize: number): Promise<{ selected: number; deleted: number }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.store.deleteExpiredBatch(this.clock.now(), batchSize);
+        return await this.#store.deleteExpiredBatch(this.clock.now(), batchSize);
       } catch (e) {
         if (!(e instanceof StorageError && e.transient) || attempt >= LOCK_RETRIES) throw e;
       }

@@ -6,6 +6,8 @@
 export type Verdict = "valid" | "invalid" | "either";
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/** A lone UTF-16 surrogate: UTF-8 (and so MySQL/MariaDB) cannot hold it; the manual says such text is refused. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * `null` for an optional field: many JavaScript APIs read it as "not given", the manual does not say.
@@ -15,7 +17,7 @@ const NULL_FOR_OPTIONAL: Verdict = "either";
 
 /** README: "empty/oversized ids" are refused; ids are opaque, at most 128 characters, no surrounding spaces or control characters. */
 export function userIdVerdict(v: unknown): Verdict {
-  if (typeof v !== "string" || v.length === 0 || CONTROL.test(v) || v.trim() !== v) return "invalid";
+  if (typeof v !== "string" || v.length === 0 || CONTROL.test(v) || LONE_SURROGATE.test(v) || v.trim() !== v) return "invalid";
   if ([...v].length > 128) return "invalid";
   if (v.length > 128) return "either"; // 128 code points but more UTF-16 units: the manual does not say which
   return "valid";
@@ -48,12 +50,13 @@ export function booleanVerdict(v: unknown): Verdict {
   return v === undefined || typeof v === "boolean" ? "valid" : "invalid";
 }
 
-/** Scopes: an array of at most 100 non-empty strings of at most 200 characters without whitespace. */
+/** Scopes: an array of at most 100 non-empty strings of at most 200 characters without whitespace, at most 2048 characters joined. */
 export function scopesShapeVerdict(v: unknown): Verdict {
   if (v === undefined) return "valid";
   if (v === null) return NULL_FOR_OPTIONAL;
   if (!Array.isArray(v) || v.length > 100) return "invalid";
-  return v.every((s) => typeof s === "string" && s.length > 0 && s.length <= 200 && !/\s/.test(s) && !CONTROL.test(s)) ? "valid" : "invalid";
+  if (!v.every((s) => typeof s === "string" && s.length > 0 && s.length <= 200 && !/\s/.test(s) && !CONTROL.test(s))) return "invalid";
+  return [...new Set(v as string[])].join(" ").length <= 2048 ? "valid" : "invalid";
 }
 
 /** A positive integer (batch sizes and counts), with an upper bound. */
