@@ -92,9 +92,11 @@ export class SqlRunner {
     const runner: QueryRunner = this.dataSource.createQueryRunner();
     const query = runner.query(sql, params, true);
     // The connection goes back when the statement really ends, also after a missed deadline.
-    void query.then(() => undefined, () => undefined).then(() => runner.release()).catch(() => undefined);
+    const released = query.then(() => undefined, () => undefined).then(() => runner.release()).catch(() => undefined);
     try {
       const result = await withDeadline(query, this.timeoutMs);
+      // sql.js saves a file database when the runner is released: a write is done only after that.
+      await released;
       return result.affected ?? 0;
     } catch (e) {
       throw toStorageError(operation, e);
