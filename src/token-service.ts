@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { inspect } from "node:util";
 import type { Registry } from "prom-client";
 import type { Clock } from "./clock";
 import { DecryptionError, InvalidArgumentError, ReauthorizationRequiredError, TokenHeldError, TokenServiceError } from "./errors";
@@ -98,6 +99,11 @@ export class TokenService {
   /** A safe summary: no tokens, no keys, no database handles. */
   toJSON(): Record<string, unknown> {
     return { hosts: [...this.hosts] };
+  }
+
+  /** `util.inspect` (console.log, most loggers) shows the same summary: the database options hold its password. */
+  [inspect.custom](): string {
+    return `TokenService ${inspect(this.toJSON())}`;
   }
 
   /**
