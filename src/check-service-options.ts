@@ -21,7 +21,9 @@ export interface CheckedServiceOptions {
 export const SERVICE_DEFAULTS = {
   defaultLifetimeMinutes: 5,
   /** A hand-out waits at most this long for holders unless the call passes maxWaitMs. */
-  defaultMaxWaitMs: 30_000,
+  // The longest reservation the defaults create (the workspace-start lifetime): with default lifetimes no
+  // hand-out fails for being held too long, and none waits longer than this (the simulation: 0 failed).
+  defaultMaxWaitMs: 600_000,
   drainPollMs: 5_000,
 } as const;
 

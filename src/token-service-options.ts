@@ -33,7 +33,8 @@ export interface TokenServiceOptions {
   lease?: Partial<LeaseOptions>;
   /**
    * How long a hand-out may wait for other holders of a token that must be refreshed (drain), in ms,
-   * when the call passes no `maxWaitMs` (default 30 000). A wait that would be longer fails at once
+   * when the call passes no `maxWaitMs` (default 600 000: 10 minutes, the longest reservation the default
+   * lifetimes create; API handlers that cannot wait that long pass a smaller `maxWaitMs`, or hand out releasable tokens). A wait that would be longer fails at once
    * with TokenHeldError; pass a larger `maxWaitMs` per call (or Infinity here) to wait longer.
    */
   defaultMaxWaitMs?: number;

@@ -26,7 +26,7 @@ export interface GetTokenOptions {
   scopes?: string[];
   /**
    * How long this call may wait for other holders of a token that must be refreshed (drain), in ms.
-   * Default: the service's `defaultMaxWaitMs` (30 s). When the holders' reservation ends later than
+   * Default: the service's `defaultMaxWaitMs` (10 minutes). When the holders' reservation ends later than
    * that, the call fails at once with TokenHeldError (or refreshes anyway with `ifHeld: "break"`);
    * pass a larger value (up to Infinity: as long as the reservation lasts) to wait longer.
    */

@@ -3,7 +3,7 @@ import { ScmUnavailableError, TokenHeldError } from "../../src/errors";
 import { serviceOn, uniqueUser } from "../support/service-fixture";
 
 /*
- * A hand-out that must wait for other holders (drain) waits at most defaultMaxWaitMs (30 s) unless
+ * A hand-out that must wait for other holders (drain) waits at most defaultMaxWaitMs (10 min) unless
  * the call opts into longer; when it does wait, a warn line says so at the start (with the bound)
  * and scm_token_handout_waits_started_total counts it at the start — also when the call then fails.
  */
@@ -37,40 +37,40 @@ describe("drain waits are bounded by default, said at warn and counted when they
     t = undefined;
   });
 
-  it("by default a call does not block for minutes: a 4-minute wait fails at once with TokenHeldError", async () => {
+  it("by default a call never blocks longer than 10 minutes: an 11-minute wait fails at once with TokenHeldError", async () => {
     t = await serviceOn("sqljs", { flags: FLAGS });
-    const { user, start } = await heldToken(t, 53);
-    const error = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10 }).catch((e: unknown) => e);
+    const { user, start } = await heldToken(t, 46);
+    const error = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 15 }).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(TokenHeldError);
     expect((error as TokenHeldError).heldUntil.getTime()).to.equal(start + 57 * MIN);
-    expect(t.clock.now().getTime(), "no time passed").to.equal(start + 53 * MIN);
+    expect(t.clock.now().getTime(), "no time passed").to.equal(start + 46 * MIN);
     expect((await t.rawRows(user))[0].drainingSince, "no drain was started").to.equal(null);
   });
 
-  it("a wait within the default bound (15 s ≤ 30 s) happens, with a warn line naming the bound, counted once", async () => {
+  it("a wait within the default bound (4 min ≤ 10 min) happens, with a warn line naming the bound, counted once", async () => {
     t = await serviceOn("sqljs", { flags: FLAGS });
-    const { user, stored, start } = await heldToken(t, 57 - 0.25);
+    const { user, stored, start } = await heldToken(t, 53);
     const token = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10 });
     expect(token!.value === stored).to.equal(false);
     expect(t.clock.now().getTime()).to.be.at.least(start + 57 * MIN);
     const line = t.logger.find(WAITING);
     expect(line?.level).to.equal("warn");
-    expect(line?.fields).to.deep.include({ host: t.host, waitMs: 15_000, maxWaitMs: 30_000, reservedUntil: new Date(start + 57 * MIN).toISOString() });
+    expect(line?.fields).to.deep.include({ host: t.host, waitMs: 4 * MIN, maxWaitMs: 10 * MIN, reservedUntil: new Date(start + 57 * MIN).toISOString() });
     expect(t.logger.filter(WAITING), "one line per waiting hand-out, not per poll").to.have.length(1);
     expect(await metric(t, "scm_token_handout_waits_started_total", { host: t.host, reason: "drain" })).to.equal(1);
   });
 
   it("longer waits are opt-in: per call (maxWaitMs) or per service (defaultMaxWaitMs)", async () => {
     t = await serviceOn("sqljs", { flags: FLAGS });
-    const perCall = await heldToken(t, 53);
-    expect(await t.service.getTokenForHost(perCall.user, t.host, { lifetimeMinutes: 10, maxWaitMs: 5 * MIN })).to.not.equal(undefined);
+    const perCall = await heldToken(t, 46);
+    expect(await t.service.getTokenForHost(perCall.user, t.host, { lifetimeMinutes: 15, maxWaitMs: 15 * MIN })).to.not.equal(undefined);
     expect(t.clock.now().getTime()).to.be.at.least(perCall.start + 57 * MIN);
-    expect(t.logger.find(WAITING)?.fields).to.deep.include({ waitMs: 4 * MIN, maxWaitMs: 5 * MIN });
+    expect(t.logger.find(WAITING)?.fields).to.deep.include({ waitMs: 11 * MIN, maxWaitMs: 15 * MIN });
     await t.close();
 
-    t = await serviceOn("sqljs", { flags: FLAGS, serviceOptions: { defaultMaxWaitMs: 5 * MIN } });
-    const perService = await heldToken(t, 53);
-    expect(await t.service.getTokenForHost(perService.user, t.host, { lifetimeMinutes: 10 })).to.not.equal(undefined);
+    t = await serviceOn("sqljs", { flags: FLAGS, serviceOptions: { defaultMaxWaitMs: 15 * MIN } });
+    const perService = await heldToken(t, 46);
+    expect(await t.service.getTokenForHost(perService.user, t.host, { lifetimeMinutes: 15 })).to.not.equal(undefined);
     expect(t.clock.now().getTime()).to.be.at.least(perService.start + 57 * MIN);
   });
 
