@@ -68,8 +68,16 @@ export class OidcServer {
     const issuer = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
     // A variable specifier: oidc-provider ships no type declarations, and ProviderInstance types what is used.
     const specifier = "oidc-provider";
-    const { default: Provider } = (await import(specifier)) as { default: new (issuer: string, config: Record<string, unknown>) => ProviderInstance };
-    const provider = new Provider(issuer, {
+    // Its start-up warnings (Node 20 is below its supported LTS, the in-memory adapter and development
+    // keys are for development) are expected here; keep them out of the test output.
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => {
+      if (!/^oidc-provider (WARNING|NOTICE)/.test(String(args[0]))) warn(...args);
+    };
+    let provider: ProviderInstance;
+    try {
+      const { default: Provider } = (await import(specifier)) as { default: new (issuer: string, config: Record<string, unknown>) => ProviderInstance };
+      provider = new Provider(issuer, {
       clients: [
         {
           client_id: OIDC_CLIENT.clientId,
@@ -84,7 +92,8 @@ export class OidcServer {
       findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub }) }),
       features: {
         devInteractions: { enabled: false },
-        revocation: { enabled: true },
+        // A client may revoke only its own tokens (the default policy, without its "should change" notice).
+        revocation: { enabled: true, allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) => token.clientId === client.clientId },
         introspection: { enabled: true, allowedPolicy: () => true },
       },
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
@@ -93,7 +102,10 @@ export class OidcServer {
       issueRefreshToken: () => true,
       ttl: { AccessToken: options.accessTokenTtlSeconds, AuthorizationCode: 60, RefreshToken: 86_400, Grant: 86_400, Interaction: 600, Session: 3600 },
       cookies: { keys: ["conformance-cookie-key-0123456789"] },
-    });
+      });
+    } finally {
+      console.warn = warn;
+    }
     const server = new OidcServer(http, provider, issuer, options.redirectUri);
     server.count();
     const handle = provider.callback();
