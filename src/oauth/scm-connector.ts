@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import * as oauth from "oauth4webapi";
 import { checkUrlOption } from "../providers/check-provider-options";
 import { systemClock, type Clock } from "../clock";
@@ -175,9 +176,13 @@ export class ScmConnector {
     return this.service.disconnect(userId, host);
   }
 
-  /** Names the redirect URI and the state lifetime; never a secret. */
+  /** Names the redirect URI and the state lifetime; never a secret, a key or a database handle. */
   toJSON(): Record<string, unknown> {
     return { redirectUri: this.redirectUri, stateTtlMs: this.stateTtlMs };
+  }
+
+  [inspect.custom](): string {
+    return `ScmConnector ${inspect(this.toJSON())}`;
   }
 
   private providerFor(host: string): AuthorizingScmProvider {

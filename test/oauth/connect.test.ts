@@ -170,6 +170,12 @@ for (const kind of dbKinds()) {
         expect(error).to.be.instanceOf(InvalidArgumentError);
       });
 
+      it("the connector shows no secret, key or database handle (JSON, inspect)", async () => {
+        const { inspect } = await import("node:util");
+        expect(JSON.parse(JSON.stringify(t.connector))).to.deep.equal({ redirectUri: REDIRECT, stateTtlMs: 600_000 });
+        expect(inspect(t.connector, { depth: 10 })).to.equal(`ScmConnector { redirectUri: '${REDIRECT}', stateTtlMs: 600000 }`);
+      });
+
       it("no message or log line carries the code, the state or a token", async () => {
         const user = uniqueUser();
         const started = await t.connector.startAuthorization(user, t.host);
