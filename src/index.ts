@@ -68,3 +68,4 @@ export { TokenEntry } from "./storage/token-entry.entity";
 export { DEFAULT_RETRY, type RetryOptions } from "./refresh-with-retries";
 export { DEFAULT_LEASE, type LeaseOptions } from "./refresh-coordinator";
 export * from "./secrets";
+export * from "./broker";

@@ -18,6 +18,8 @@ export interface CliIo {
   stdout: CliStream;
   stderr: CliStream;
   env: Readonly<Record<string, string | undefined>>;
+  /** Standard input, for commands that read it (git-credential reads git's credential description). */
+  stdin?: AsyncIterable<Buffer | string>;
   /**
    * Commands that can stop cleanly (rotate-keys, reap: they finish the current row or batch and
    * report) call this once; the signal is aborted when the user asks them to stop. Other commands
@@ -33,6 +35,7 @@ export function processIo(): CliIo {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
+    stdin: process.stdin,
     stopSignal() {
       if (!controller) {
         const created = new AbortController();

@@ -4,6 +4,7 @@ import { CliError, EXIT, type ExitCode } from "./cli-error";
 import { writeLine, type CliIo } from "./cli-io";
 import { EXIT_CODES_HELP, type CliContext } from "./command-kit";
 import { demoCommand } from "./commands/demo";
+import { gitCredentialCommand } from "./commands/git-credential";
 import { inspectCommand } from "./commands/inspect";
 import { migrateCommand } from "./commands/migrate";
 import { reapCommand } from "./commands/reap";
@@ -58,7 +59,8 @@ export async function runCli(argv: readonly string[], io: CliIo, hooks: CliHooks
     .addCommand(rotateKeysCommand(context, hooks.rotateKeys))
     .addCommand(inspectCommand(context))
     .addCommand(demoCommand(context))
-    .addCommand(simulateCommand(context));
+    .addCommand(simulateCommand(context))
+    .addCommand(gitCredentialCommand(context));
   configure(program, io);
 
   try {

@@ -9,3 +9,4 @@ export { createTestTokenService, type TestTokenService, type TestTokenServiceOpt
 export { RecordingLogger, type LogRecord } from "./recording-logger";
 export { providerForFakeScm, DEFAULT_TEST_HOSTS } from "./provider-for-fake-scm";
 export { DbFaultProxy, type DbFaultMode, type DbFaultProxyOptions } from "./db-fault-proxy";
+export { startTestTokenBroker, type TestTokenBroker, type TestTokenBrokerOptions } from "./test-token-broker";
