@@ -70,7 +70,8 @@ function reviveRef(value: Record<string, unknown>): HandOutRef {
  * replica that handed the token out; elsewhere the hold simply ends with its reservation.
  */
 export class HandOutIndex {
-  private readonly byCaller = new Map<string, Map<string, { handle: string; untilMs: number }>>();
+  /** Per caller, per token digest, the hand-outs of that token in the order they were made. */
+  private readonly byCaller = new Map<string, Map<string, { handle: string; untilMs: number }[]>>();
   private remembered = 0;
 
   remember(callerKey: string, digest: string, handle: string, untilMs: number, nowMs: number): void {
@@ -84,37 +85,42 @@ export class HandOutIndex {
     let mine = this.byCaller.get(callerKey);
     if (!mine) this.byCaller.set(callerKey, (mine = new Map()));
     this.prune(mine, nowMs);
-    mine.delete(digest); // re-insert: newest last
-    mine.set(digest, { handle, untilMs });
+    // Two git processes may hold the same token at once: each release by token releases one hand-out.
+    const list = mine.get(digest) ?? [];
+    mine.delete(digest); // re-insert: most recently used last
+    mine.set(digest, [...list, { handle, untilMs }].slice(-MAX_DIGESTS_PER_CALLER));
     while (mine.size > MAX_DIGESTS_PER_CALLER) mine.delete(mine.keys().next().value!);
   }
 
-  /** The handle for this digest, removing it (a release is done once). */
+  /** A handle for this digest — the hand-out that ends first — removing it (a release is done once). */
   take(callerKey: string, digest: string, nowMs: number): string | undefined {
     const mine = this.byCaller.get(callerKey);
     if (!mine) return undefined;
     this.prune(mine, nowMs);
-    const found = mine.get(digest);
-    mine.delete(digest);
+    const list = mine.get(digest);
+    const first = list?.shift();
+    if (list && list.length === 0) mine.delete(digest);
     if (mine.size === 0) this.byCaller.delete(callerKey);
-    return found?.handle;
+    return first?.handle;
   }
 
   /** Forgets a handle released by handle (so a later release by token does not release twice). */
   forget(callerKey: string, handle: string): void {
     const mine = this.byCaller.get(callerKey);
     if (!mine) return;
-    for (const [digest, entry] of mine) if (entry.handle === handle) mine.delete(digest);
+    for (const [digest, list] of mine) {
+      const rest = list.filter((entry) => entry.handle !== handle);
+      if (rest.length === 0) mine.delete(digest);
+      else mine.set(digest, rest);
+    }
     if (mine.size === 0) this.byCaller.delete(callerKey);
   }
 
-  get size(): number {
-    let n = 0;
-    for (const mine of this.byCaller.values()) n += mine.size;
-    return n;
-  }
-
-  private prune(mine: Map<string, { untilMs: number }>, nowMs: number): void {
-    for (const [digest, entry] of mine) if (entry.untilMs <= nowMs) mine.delete(digest);
+  private prune(mine: Map<string, { untilMs: number }[]>, nowMs: number): void {
+    for (const [digest, list] of mine) {
+      const live = list.filter((entry) => entry.untilMs > nowMs);
+      if (live.length === 0) mine.delete(digest);
+      else if (live.length !== list.length) mine.set(digest, live);
+    }
   }
 }

@@ -52,7 +52,8 @@ export async function startTestTokenBroker(options: TestTokenBrokerOptions = {})
     const grant = credential === undefined ? undefined : callers.get(credential);
     return grant ?? { refuse: credential === undefined ? "no broker credential: send Authorization: Bearer <credential>" : "unknown broker credential" };
   };
-  const broker = createTokenBroker(t.service, { clock: t.clock, authenticate, ...brokerOptions });
+  // The service's clock, logger and metric prefix, unless the test says otherwise.
+  const broker = createTokenBroker(t.service, { clock: t.clock, logger: t.logger, metricsPrefix: serviceOptions.serviceOptions?.metricsPrefix, authenticate, ...brokerOptions });
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     // Mounted under a prefix, as an embedding server would: the broker matches the path's end.

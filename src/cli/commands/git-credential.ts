@@ -4,7 +4,7 @@ import { BrokerClient, BrokerRequestError } from "../../broker/broker-client";
 import { formatGitCredentialOutput, parseGitCredentialInput, releaseHandleFromState, STATE_PREFIX, type GitCredentialInput } from "../../broker/git-credential-protocol";
 import { CliError, EXIT, usageError } from "../cli-error";
 import { writeLine, type CliIo } from "../cli-io";
-import { examples, type CliContext } from "../command-kit";
+import type { CliContext } from "../command-kit";
 
 /** Largest credential description read from git (git sends a few hundred bytes). */
 const MAX_INPUT_BYTES = 64 * 1024;
@@ -29,6 +29,18 @@ Environment:
 git calls the helper with an action: get (print a token for the host), store (git authenticated with
 it: the hand-out is released shortly after), erase (git was refused: the hand-out is released now).`;
 
+const HELP_EXAMPLES = `
+
+Examples:
+  git config --global credential.https://bitbucket.example.com.helper '!scm-token-service git-credential --broker https://broker.internal/scm'
+  printf 'protocol=https\\nhost=bitbucket.example.com\\n\\n' | SCM_TOKEN_BROKER_TOKEN_FILE=/run/secrets/broker scm-token-service git-credential --broker https://broker.internal/scm get
+
+Exit codes:
+  0  success, or nothing to do (not an https remote, an unknown action)
+  1  no token: none stored (git may try other helpers), or the broker refused, failed or was unreachable (git is told to stop)
+  2  usage error: no --broker, no broker credential, unknown option
+`;
+
 /**
  * `scm-token-service git-credential`: a git credential helper that asks the token broker for a
  * releasable hand-out instead of reading a stored secret, and gives it back on `store` / `erase`.
@@ -46,10 +58,7 @@ export function gitCredentialCommand(context: CliContext): Command {
     .addOption(new Option("--username <name>", "user name when the stored token has none (default: git's, else \"oauth2\")"))
     .addOption(new Option("--timeout <seconds>", "how long to wait for the broker").default(60).argParser(positive))
     .addOption(new Option("--allow-http", "also answer for plain http:// remotes other than localhost"))
-    .addHelpText("after", ENVIRONMENT_HELP + examples(
-      "git config --global credential.https://bitbucket.example.com.helper '!scm-token-service git-credential --broker https://broker.internal/scm'",
-      "printf 'protocol=https\\nhost=bitbucket.example.com\\n\\n' | SCM_TOKEN_BROKER_TOKEN_FILE=/run/secrets/broker scm-token-service git-credential --broker https://broker.internal/scm get",
-    ))
+    .addHelpText("after", ENVIRONMENT_HELP + HELP_EXAMPLES)
     .action(async (action: string, options: GitCredentialOptions) => {
       if (action !== "get" && action !== "store" && action !== "erase") return; // git's protocol: ignore unknown actions
       const input = parseGitCredentialInput(await readInput(io));
