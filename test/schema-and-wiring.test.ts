@@ -10,7 +10,7 @@ import { BitbucketServerProvider } from "../src/providers/bitbucket-server-provi
 import { FakeClock } from "../src/testing/fake-clock";
 import { FakeScmServer } from "../src/testing/fake-scm";
 import { TokenService } from "../src/token-service";
-import { closeDataSource, dbKinds, openTestDataSource } from "./support/databases";
+import { closeDataSource, dbKinds, openTestDataSource, rawQuery } from "./support/databases";
 import { uniqueUser } from "./support/service-fixture";
 
 const keys = () => [{ id: "k1", key: randomBytes(32).toString("base64") }];
@@ -31,11 +31,11 @@ for (const kind of dbKinds()) {
       const ds = await openTestDataSource(kind);
       try {
         const insert = (id: string) =>
-          ds.query("INSERT INTO scm_token_entry (id, userId, host, accessToken, createdAt, updatedAt) VALUES (?, 'u-dup', 'h', 'x', '2026-01-01 00:00:00.000', '2026-01-01 00:00:00.000')", [id]);
+          rawQuery(ds, "INSERT INTO scm_token_entry (id, userId, host, accessToken, createdAt, updatedAt) VALUES (?, 'u-dup', 'h', 'x', '2026-01-01 00:00:00.000', '2026-01-01 00:00:00.000')", [id]);
         await insert(`a-${kind}-${process.pid}`);
         const error = await insert(`b-${kind}-${process.pid}`).catch((e: unknown) => e);
         expect(error).to.be.instanceOf(Error);
-        await ds.query("DELETE FROM scm_token_entry WHERE userId = 'u-dup'");
+        await rawQuery(ds, "DELETE FROM scm_token_entry WHERE userId = 'u-dup'");
       } finally {
         await closeDataSource(ds);
       }

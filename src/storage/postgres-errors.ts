@@ -65,8 +65,11 @@ const NAME_BEFORE_QUOTE = /\b(?:constraint|relation|column|table|index|database|
  */
 export function redactPostgresMessage(message: string): string {
   const firstLine = message.split("\n")[0] ?? "";
-  const unquoted = firstLine.replace(/(["'])((?:(?!\1)[^\\]|\\.)*)\1/g, (whole, quote: string, _inner: string, offset: number) =>
-    NAME_BEFORE_QUOTE.test(firstLine.slice(0, offset)) ? whole : `${quote}?${quote}`,
-  );
-  return unquoted.replace(/[A-Za-z0-9_+/=.-]{24,}/g, "[redacted]").slice(0, 200);
+  // One pass, so that a kept name is not blanked as a long run afterwards.
+  return firstLine
+    .replace(/(["'])((?:(?!\1)[^\\]|\\.)*)\1|[A-Za-z0-9_+/=.-]{24,}/g, (whole, quote: string | undefined, _inner: string | undefined, offset: number) => {
+      if (quote === undefined) return "[redacted]";
+      return NAME_BEFORE_QUOTE.test(firstLine.slice(0, offset)) ? whole : `${quote}?${quote}`;
+    })
+    .slice(0, 200);
 }

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { createConnection } from "mysql2/promise";
 import type { DataSource } from "typeorm";
 import type { CliStream } from "../../src/cli/cli-io";
 import { runCli, type CliHooks } from "../../src/cli/run-cli";
@@ -12,7 +11,7 @@ import type { EncryptionKey } from "../../src/crypto/key-ring";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { openDataSource } from "../../src/storage/data-source";
 import type { TokenService } from "../../src/token-service";
-import { RUN_DATABASE, SERVER_URL, type DbKind } from "../support/databases";
+import { RUN_DATABASE, adminQuery, createDatabaseSql, dropDatabaseSql, serverUrl, type DbKind, type ServerKind } from "../support/databases";
 
 /** Captures what the CLI writes; `isTTY` makes it look like a terminal (progress bars are drawn). */
 export class Collector implements CliStream {
@@ -70,19 +69,14 @@ export async function withDataSource<T>(url: string, use: (ds: DataSource) => Pr
 }
 
 /*
- * The CLI tests run on the embedded database (a sqljs: file in a temp dir) and, unless DB_KINDS
- * leaves it out, on MariaDB. There each fresh database is a sibling of this run's database
+ * The CLI tests run on the embedded database (a sqljs: file in a temp dir) and on the database
+ * servers DB_KINDS names (MariaDB, PostgreSQL). There each fresh database is a sibling of this run's database
  * (`<run database>_cli<n>`), dropped at the end: rotate-keys and reap work on whole tables, and
  * this run's database holds other suites' rows, encrypted with keys these tests do not have.
  */
 const tempDirs: string[] = [];
-const serverDatabases: string[] = [];
+const serverDatabases: Array<{ kind: ServerKind; name: string }> = [];
 let counter = 0;
-
-function serverOptions() {
-  const url = new URL(SERVER_URL);
-  return { host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
-}
 
 /** A new, empty (not migrated) database of `kind`; its URL. Dropped/deleted by dropCliDatabases(). */
 export async function freshDatabaseUrl(kind: DbKind): Promise<string> {
@@ -92,16 +86,9 @@ export async function freshDatabaseUrl(kind: DbKind): Promise<string> {
     return `sqljs:${join(dir, "tokens.sqlite")}`;
   }
   const name = `${RUN_DATABASE}_cli${++counter}`;
-  const connection = await createConnection(serverOptions()).catch((e: Error) => {
-    throw new Error(`cannot reach MariaDB/MySQL at ${SERVER_URL} (${e.message}); start it, set TEST_DATABASE_URL, or run with DB_KINDS=sqljs`);
-  });
-  try {
-    await connection.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
-  } finally {
-    await connection.end();
-  }
-  serverDatabases.push(name);
-  return `${SERVER_URL}/${name}`;
+  await adminQuery(kind, [createDatabaseSql(kind, name)]);
+  serverDatabases.push({ kind, name });
+  return `${serverUrl(kind)}/${name}`;
 }
 
 /** A fresh database with the migrations applied (through the CLI itself). */
@@ -115,14 +102,7 @@ export async function migratedDatabaseUrl(kind: DbKind): Promise<string> {
 /** after() hook: deletes the temp files and drops the databases this file created. */
 export async function dropCliDatabases(): Promise<void> {
   for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  const names = serverDatabases.splice(0);
-  if (names.length === 0) return;
-  const connection = await createConnection(serverOptions());
-  try {
-    for (const name of names) await connection.query(`DROP DATABASE IF EXISTS \`${name}\``);
-  } finally {
-    await connection.end();
-  }
+  for (const { kind, name } of serverDatabases.splice(0)) await adminQuery(kind, [dropDatabaseSql(kind, name)]);
 }
 
 /** Fails if any secret appears in the text (stdout + stderr of the CLI). */

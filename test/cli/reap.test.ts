@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { TokenStore } from "../../src/storage/token-store";
-import { dbKinds } from "../support/databases";
+import { dbKinds, rawQuery } from "../support/databases";
 import { Collector, HOST, cli, dropCliDatabases, migratedDatabaseUrl, withDataSource } from "./cli-harness";
 
 const HOUR = 3_600_000;
@@ -32,7 +32,7 @@ async function seed(url: string, rows: { userId: string; expiresInMs?: number; r
 }
 
 async function remainingUsers(url: string): Promise<string[]> {
-  return withDataSource(url, async (ds) => ((await ds.query("SELECT userId FROM scm_token_entry ORDER BY userId")) as { userId: string }[]).map((r) => r.userId));
+  return withDataSource(url, async (ds) => ((await rawQuery(ds, "SELECT userId FROM scm_token_entry ORDER BY userId")) as { userId: string }[]).map((r) => r.userId));
 }
 
 for (const kind of dbKinds()) {
@@ -84,7 +84,7 @@ for (const kind of dbKinds()) {
       });
       const run = await cli(["reap", "--database-url", url]);
       expect(run.stdout).to.include("Reaped 0 dead token entries").and.include("removed 2 ended hold(s)");
-      expect(await withDataSource(url, (ds) => ds.query("SELECT id FROM scm_token_hold"))).to.have.length(1);
+      expect(await withDataSource(url, (ds) => rawQuery(ds, "SELECT id FROM scm_token_hold"))).to.have.length(1);
     });
 
     it("draws its progress on stderr when stderr is a terminal, and keeps stdout to the summary", async () => {

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import type { DataSource } from "typeorm";
 import type { EncryptionKey } from "../../src/crypto/key-ring";
 import { KeyRing } from "../../src/crypto/key-ring";
-import { dbKinds, type DbKind } from "../support/databases";
+import { dbKinds, rawQuery, type DbKind } from "../support/databases";
 import { Collector, HOST, cli, dropCliDatabases, expectNoSecrets, migratedDatabaseUrl, newKey, serviceWithKeys, withDataSource } from "./cli-harness";
 
 interface StoredUser {
@@ -47,7 +47,7 @@ async function expectReadable(url: string, keys: EncryptionKey[], users: StoredU
 /** Key id of every stored ciphertext, access and refresh, by user. */
 async function keyIdsByUser(url: string): Promise<Record<string, string[]>> {
   return withDataSource(url, async (ds) => {
-    const rows = (await ds.query("SELECT userId, accessToken, refreshToken FROM scm_token_entry ORDER BY userId")) as { userId: string; accessToken: string; refreshToken: string | null }[];
+    const rows = (await rawQuery(ds, "SELECT userId, accessToken, refreshToken FROM scm_token_entry ORDER BY userId")) as { userId: string; accessToken: string; refreshToken: string | null }[];
     return Object.fromEntries(rows.map((r) => [r.userId, [r.accessToken, r.refreshToken].filter((c): c is string => c !== null).map((c) => KeyRing.keyIdOf(c) ?? "?")]));
   });
 }
@@ -216,7 +216,7 @@ for (const kind of dbKinds()) {
       const { url, oldKey, ring } = await rotateOn(kind);
       const expiresAt = new Date(Date.now() + 10 * 60_000);
       await withDataSource(url, (ds) =>
-        ds.query("INSERT INTO scm_secret (id, ciphertext, purpose, state, reference, expiresAt, createdAt) VALUES (?, ?, NULL, 'created', NULL, ?, ?)", [
+        rawQuery(ds, "INSERT INTO scm_secret (id, ciphertext, purpose, state, reference, expiresAt, createdAt) VALUES (?, ?, NULL, 'created', NULL, ?, ?)", [
           "secret-1",
           `v1:${oldKey.id}:iv:tag:data`,
           expiresAt.toISOString().replace("T", " ").replace("Z", ""),

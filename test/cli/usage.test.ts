@@ -82,9 +82,9 @@ describe("scm-token-service (command line): help and usage errors", () => {
     });
 
     it("an unsupported URL scheme", async () => {
-      const run = await cli(["reap"], { env: { DATABASE_URL: "postgres://db/tokens" } });
+      const run = await cli(["reap"], { env: { DATABASE_URL: "mssql://db/tokens" } });
       expect(run.code).to.equal(2);
-      expect(run.stderr).to.include('scheme "postgres:" is not supported; use mysql:, mariadb: or sqljs:');
+      expect(run.stderr).to.include('scheme "mssql:" is not supported; use mysql:, mariadb:, postgres:, postgresql: or sqljs:');
     });
 
     it("the in-memory embedded database (gone when the command exits)", async () => {

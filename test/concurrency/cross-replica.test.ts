@@ -11,7 +11,7 @@ import { FakeScmServer } from "../../src/testing/fake-scm";
 import { RecordingLogger } from "../../src/testing/recording-logger";
 import { TokenCrypto } from "../../src/token-crypto";
 import type { TokenService } from "../../src/token-service";
-import { closeDataSource, dbKinds, openTestDataSource } from "../support/databases";
+import { closeDataSource, dbKinds, openTestDataSource, rawQuery } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 import { CLIENT, HOST, RowReader, describeError, eventually, newEncryptionKey, refreshTokenStatus, settle } from "./harness";
 
@@ -211,7 +211,7 @@ for (const kind of dbKinds()) {
       const stale = (await p.rows.read(userId)).entry; // replica a's view: version 1
       p.clock.advanceMinutes(58);
       const fresh = await p.b.service.getTokenForHost(userId, HOST); // replica b refreshes: version 2
-      const before = await p.dataSource.query("SELECT * FROM scm_token_entry WHERE id = ?", [stale.id]);
+      const before = await rawQuery(p.dataSource, "SELECT * FROM scm_token_entry WHERE id = ?", [stale.id]);
       expect(before[0].version).to.equal(stale.version + 1);
 
       const crypto = new TokenCrypto(new KeyRing([p.key]));
@@ -238,7 +238,7 @@ for (const kind of dbKinds()) {
       expect(await store.markDraining(stale.id, stale.version, now), "markDraining").to.equal(false);
       expect(await store.markReauthorizationRequired(stale.id, stale.version, "invalid_grant"), "markReauthorizationRequired").to.equal(false);
 
-      const after = await p.dataSource.query("SELECT * FROM scm_token_entry WHERE id = ?", [stale.id]);
+      const after = await rawQuery(p.dataSource, "SELECT * FROM scm_token_entry WHERE id = ?", [stale.id]);
       expect(after).to.deep.equal(before);
       const again = await p.a.service.getTokenForHost(userId, HOST);
       expect(again!.value).to.equal(fresh!.value);

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { DataSource } from "typeorm";
 import { toSqlDate } from "../../src/storage/sql-values";
-import { dbKinds, type DbKind } from "../support/databases";
+import { dbKinds, type DbKind, rawQuery } from "../support/databases";
 import { takeOnceFixture, type TakeOnceFixture } from "./support/take-once-fixture";
 
 /** Expired rows the bulk test inserts; override with REAPER_ROWS (e.g. REAPER_ROWS=1000000 for a soak run). */
@@ -25,7 +25,7 @@ async function insertExpired(dataSource: DataSource, count: number, now: Date): 
     for (let i = 0; i < n; i++) {
       params.push(randomBytes(32).toString("hex"), ciphertext, toSqlDate(new Date(now.getTime() - 1 - ((start + i) % 3_600_000))), createdAt);
     }
-    await dataSource.query(
+    await rawQuery(dataSource, 
       `INSERT INTO scm_secret (id, ciphertext, purpose, state, reference, expiresAt, createdAt) VALUES ${Array.from({ length: n }, () => "(?, ?, 'bulk', 'created', NULL, ?, ?)").join(", ")}`,
       params,
     );
@@ -33,7 +33,7 @@ async function insertExpired(dataSource: DataSource, count: number, now: Date): 
 }
 
 async function countExpired(dataSource: DataSource, now: Date): Promise<number> {
-  const [row] = (await dataSource.query("SELECT COUNT(*) AS n FROM scm_secret WHERE expiresAt <= ?", [toSqlDate(now)])) as Array<{ n: unknown }>;
+  const [row] = (await rawQuery(dataSource, "SELECT COUNT(*) AS n FROM scm_secret WHERE expiresAt <= ?", [toSqlDate(now)])) as Array<{ n: unknown }>;
   return Number(row.n);
 }
 
@@ -108,10 +108,10 @@ for (const kind of dbKinds()) {
         it(`a crash after ${crashAfter} leaves a row that the reaper deletes once it expires, and no orphan past expiry`, async () => {
           f = await takeOnceFixture(kind);
           const workspaces = new Map<string, string>();
-          const before = new Set(((await f.dataSource.query("SELECT id FROM scm_secret")) as Array<{ id: string }>).map((r) => r.id));
+          const before = new Set(((await rawQuery(f.dataSource, "SELECT id FROM scm_secret")) as Array<{ id: string }>).map((r) => r.id));
           const error = await startWorkspace(crashAfter, workspaces, `ws-${crashAfter}`).catch((e: unknown) => e);
           expect(error).to.be.instanceOf(Crash);
-          const rows = ((await f.dataSource.query("SELECT id, state, reference FROM scm_secret")) as Array<{ id: string; state: string; reference: string | null }>).filter((r) => !before.has(r.id));
+          const rows = ((await rawQuery(f.dataSource, "SELECT id, state, reference FROM scm_secret")) as Array<{ id: string; state: string; reference: string | null }>).filter((r) => !before.has(r.id));
           expect(rows).to.have.length(1);
           expect(rows[0]).to.include(crashAfter === "update" ? { state: "referenced", reference: `ws-${crashAfter}` } : { state: "created", reference: null });
 

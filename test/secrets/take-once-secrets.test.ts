@@ -3,7 +3,7 @@ import { inspect } from "node:util";
 import { DecryptionError, InvalidArgumentError } from "../../src/errors";
 import { SECRET_LIMITS } from "../../src/secrets/limits";
 import { SecretNotFoundError } from "../../src/secrets/secret-errors";
-import { dbKinds } from "../support/databases";
+import { dbKinds, rawQuery } from "../support/databases";
 import { takeOnceFixture, type TakeOnceFixture } from "./support/take-once-fixture";
 
 const VALUE = "take-once-SECRET-value-5e1d";
@@ -11,6 +11,7 @@ const VALUE = "take-once-SECRET-value-5e1d";
 /** Counts DELETE statements sent through query runners of the fixture's data source. */
 function countDeletes(f: TakeOnceFixture): { count: number } {
   const counter = { count: 0 };
+  if (f.dataSource.options.type === "postgres") return countPostgresDeletes(f, counter);
   const original = f.dataSource.createQueryRunner.bind(f.dataSource);
   f.dataSource.createQueryRunner = (...args: Parameters<typeof original>) => {
     const runner = original(...args);
@@ -21,6 +22,27 @@ function countDeletes(f: TakeOnceFixture): { count: number } {
     }) as typeof runner.query;
     return runner;
   };
+  return counter;
+}
+
+type PgCallback = (error: Error | undefined, client: { query: (config: { text: string }, ...rest: unknown[]) => unknown } | undefined, ...rest: unknown[]) => void;
+/** On PostgreSQL the stores run on the pg pool (postgres-dialect.ts), not on query runners: count there. */
+function countPostgresDeletes(f: TakeOnceFixture, counter: { count: number }): { count: number } {
+  const pool = (f.dataSource.driver as unknown as { master: { connect: (callback: PgCallback) => unknown } }).master;
+  const connect = pool.connect.bind(pool);
+  const wrapped = new WeakSet<object>();
+  pool.connect = (callback: PgCallback) =>
+    connect((error, client, ...rest) => {
+      if (client && !wrapped.has(client)) {
+        wrapped.add(client);
+        const query = client.query.bind(client);
+        client.query = (config, ...args) => {
+          if (typeof config === "object" && config.text.startsWith("DELETE")) counter.count++;
+          return query(config, ...args);
+        };
+      }
+      callback(error, client, ...rest);
+    });
   return counter;
 }
 const TEN_MINUTES = 10 * 60_000;
@@ -41,7 +63,7 @@ for (const kind of dbKinds()) {
       const { id, expiresAt } = await f.secrets.create(VALUE, { expiresInMs: TEN_MINUTES, purpose: "workspace-start" });
       expect(id).to.match(/^[0-9a-f]{64}$/);
       expect(expiresAt.getTime()).to.equal(f.clock.now().getTime() + TEN_MINUTES);
-      const [row] = (await f.dataSource.query("SELECT * FROM scm_secret WHERE id = ?", [id])) as Record<string, unknown>[];
+      const [row] = (await rawQuery(f.dataSource, "SELECT * FROM scm_secret WHERE id = ?", [id])) as Record<string, unknown>[];
       expect(JSON.stringify(row)).to.not.contain(VALUE);
       expect(row.state).to.equal("created");
       expect(await f.secrets.take(id)).to.equal(VALUE);
@@ -127,8 +149,8 @@ for (const kind of dbKinds()) {
       f = await takeOnceFixture(kind);
       const a = await f.secrets.create(VALUE, { expiresInMs: TEN_MINUTES });
       const b = await f.secrets.create("other", { expiresInMs: TEN_MINUTES });
-      const [row] = (await f.dataSource.query("SELECT ciphertext FROM scm_secret WHERE id = ?", [a.id])) as Array<{ ciphertext: string }>;
-      await f.dataSource.query("UPDATE scm_secret SET ciphertext = ? WHERE id = ?", [row.ciphertext, b.id]);
+      const [row] = (await rawQuery(f.dataSource, "SELECT ciphertext FROM scm_secret WHERE id = ?", [a.id])) as Array<{ ciphertext: string }>;
+      await rawQuery(f.dataSource, "UPDATE scm_secret SET ciphertext = ? WHERE id = ?", [row.ciphertext, b.id]);
       expect(await f.secrets.take(b.id).catch((e: unknown) => e)).to.be.instanceOf(DecryptionError);
       expect(await f.secrets.describe(b.id)).to.not.equal(undefined);
     });

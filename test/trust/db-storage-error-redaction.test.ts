@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { randomBytes, randomUUID } from "node:crypto";
 import { inspect } from "node:util";
-import { createConnection } from "mysql2/promise";
 import { DataSource } from "typeorm";
 import { StorageError } from "../../src/errors";
 import { SecretStore } from "../../src/secrets/take-once/secret-store";
@@ -9,7 +8,7 @@ import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
 import { KeyRotationStore } from "../../src/storage/key-rotation-store";
 import { SqlRunner } from "../../src/storage/sql-runner";
 import { TokenStore } from "../../src/storage/token-store";
-import { RUN_DATABASE, SERVER_URL, closeDataSource, dbKinds, openTestDataSource } from "../support/databases";
+import { RUN_DATABASE, adminQuery, closeDataSource, createDatabaseSql, dbKinds, dropDatabaseSql, openTestDataSource, rawQuery, serverUrl, type ServerKind } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 
 /**
@@ -61,6 +60,7 @@ for (const db of dbKinds()) {
         expect(error.errno).to.equal(1062);
         expect(error.sqlState).to.equal("23000");
       }
+      if (db === "postgres") expect([error.driverCode, error.sqlState]).to.deep.equal(["23505", "23505"]); // unique_violation
       expect(error.message).to.match(/insert the scm_secret table/);
     });
 
@@ -76,17 +76,20 @@ for (const db of dbKinds()) {
       if (db === "mariadb") {
         expect(error.driverCode).to.equal("ER_BAD_FIELD_ERROR");
         expect(error.errno).to.equal(1054);
+      } else if (db === "postgres") {
+        expect(error.driverCode).to.equal("42703"); // undefined_column
+        expect(error.message).to.match(/column "noSuchColumn" does not exist/);
       } else {
         expect(error.message).to.match(/no such column: noSuchColumn/); // sql.js reports no code; the message says enough
       }
     });
 
     it("a value quoted in the driver's message is replaced, schema names are kept", async function () {
-      if (db !== "mariadb") this.skip(); // SQLite's messages name columns, not values
+      if (db === "sqljs") this.skip(); // SQLite's messages name columns, not values
       const store = new TokenStore(dataSource);
       const userId = `u-${randomUUID().slice(0, 8)}`;
       await store.upsert(userId, "h.example", { accessTokenCiphertext: "a", scopes: [], reuse: "whenPossible" }, new Date());
-      const [row] = (await dataSource.query("SELECT id FROM scm_token_entry WHERE userId = ?", [userId])) as Array<{ id: string }>;
+      const [row] = (await rawQuery(dataSource, "SELECT id FROM scm_token_entry WHERE userId = ?", [userId])) as Array<{ id: string }>;
       // Insert a second row with the same (userId, host): the unique index quotes both values.
       const runner = new SqlRunner(dataSource, { direct: true });
       const error = await caught(
@@ -95,7 +98,8 @@ for (const db of dbKinds()) {
       const visible = everythingVisible(error);
       expect(visible).not.to.include(userId);
       expect(visible).not.to.include(row!.id);
-      expect(error.message).to.match(/Duplicate entry '\?' for key '[^?']+'/);
+      // PostgreSQL puts the values in the error's detail ("Key (…)=(…) already exists"), which is not kept.
+      expect(error.message).to.match(db === "postgres" ? /duplicate key value violates unique constraint "IDX_scm_token_entry_user_host"/ : /Duplicate entry '\?' for key '[^?']+'/);
     });
 
     it("key rotation (rotate-keys) on a database without the tables: a StorageError without the ciphertexts it was writing", async () => {
@@ -106,14 +110,9 @@ for (const db of dbKinds()) {
         empty = new DataSource(dataSourceOptionsFromUrl("sqljs::memory:"));
       } else {
         const name = `${RUN_DATABASE}_empty`;
-        const url = new URL(SERVER_URL);
-        const admin = await createConnection({ host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) });
-        await admin.query(`CREATE DATABASE \`${name}\``);
-        dropEmpty = async () => {
-          await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
-          await admin.end();
-        };
-        empty = new DataSource(dataSourceOptionsFromUrl(`${SERVER_URL}/${name}`, { poolSize: 1 }));
+        await adminQuery(db, [createDatabaseSql(db, name)]);
+        dropEmpty = () => adminQuery(db as ServerKind, [dropDatabaseSql(db as ServerKind, name)]);
+        empty = new DataSource(dataSourceOptionsFromUrl(`${serverUrl(db)}/${name}`, { poolSize: 1 }));
       }
       await empty.initialize();
       try {
@@ -125,6 +124,7 @@ for (const db of dbKinds()) {
         for (const value of [row.id, row.userId, row.accessTokenCiphertext, row.refreshTokenCiphertext, fresh]) expect(visible).not.to.include(value);
         expect(error.message).to.include("write re-encrypted tokens");
         if (db === "mariadb") expect(error.driverCode).to.equal("ER_NO_SUCH_TABLE");
+        if (db === "postgres") expect(error.driverCode).to.equal("42P01"); // undefined_table
       } finally {
         await empty.destroy();
         await dropEmpty();

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { DecryptionError } from "../../src/errors";
-import { dbKinds } from "../support/databases";
+import { dbKinds, rawQuery } from "../support/databases";
 import { HOST, newKey, trustFixture, uniquePrefix, type TrustFixture } from "./trust-fixture";
 
 /**
@@ -18,7 +18,7 @@ for (const kind of dbKinds()) {
     const withoutKey = () => t.serviceWith([newKey("other")]);
     const keyBack = () => t.serviceWith([newKey("other"), ...t.keys]);
     const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
-    const holdsOf = async (entryId: unknown) => Number((await t.dataSource.query("SELECT COUNT(*) AS n FROM scm_token_hold WHERE entryId = ?", [entryId]))[0].n);
+    const holdsOf = async (entryId: unknown) => Number((await rawQuery(t.dataSource, "SELECT COUNT(*) AS n FROM scm_token_hold WHERE entryId = ?", [entryId]))[0].n);
 
     it("reuse never: DecryptionError keeps the one-shot token; with its key back exactly one call gets it", async () => {
       const user = `${uniquePrefix()}-one-shot`;

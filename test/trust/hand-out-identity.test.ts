@@ -2,7 +2,7 @@ import { expect } from "chai";
 import type { DataSource } from "typeorm";
 import { DecryptionError } from "../../src/errors";
 import { TokenStore, type StoredEntry } from "../../src/storage/token-store";
-import { dbKinds } from "../support/databases";
+import { dbKinds, rawQuery } from "../support/databases";
 import { HOST, trustFixture, uniquePrefix, type TrustFixture } from "./trust-fixture";
 
 /** A store whose lookup is wrong on purpose: every find() returns the row of `victim`. */
@@ -54,7 +54,7 @@ for (const kind of dbKinds()) {
           expect((error as Error).message).to.not.contain(caller);
         }
         expect(await t.rawRows(victim)).to.deep.equal([before]);
-        expect(Number((await t.dataSource.query("SELECT COUNT(*) AS n FROM scm_token_hold WHERE entryId = ?", [before.id]))[0].n)).to.equal(0);
+        expect(Number((await rawQuery(t.dataSource, "SELECT COUNT(*) AS n FROM scm_token_hold WHERE entryId = ?", [before.id]))[0].n)).to.equal(0);
         expect((await t.service.getTokenForHost(victim, HOST))?.value).to.equal("token-of-alice");
       });
     }
@@ -74,7 +74,7 @@ for (const kind of dbKinds()) {
       const owner = `${prefix}-carol`;
       const intruder = `${prefix}-mallory`;
       await t.service.storeToken(owner, HOST, { value: "token-of-carol" });
-      await t.dataSource.query("UPDATE scm_token_entry SET userId = ? WHERE userId = ?", [intruder, owner]);
+      await rawQuery(t.dataSource, "UPDATE scm_token_entry SET userId = ? WHERE userId = ?", [intruder, owner]);
       expect(await failure(t.service.getTokenForHost(intruder, HOST))).to.be.instanceOf(DecryptionError);
       expect((await t.rawRows(intruder))[0].reservedUntilDate).to.equal(null);
     });

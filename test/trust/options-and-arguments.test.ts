@@ -12,7 +12,7 @@ import { TakeOnceSecrets } from "../../src/secrets/take-once/take-once-secrets";
 import { providerForFakeScm } from "../../src/testing/provider-for-fake-scm";
 import type { TokenService } from "../../src/token-service";
 import type { TokenServiceOptions } from "../../src/token-service-options";
-import { dbKinds } from "../support/databases";
+import { dbKinds, rawQuery } from "../support/databases";
 import { serviceOn, uniqueUser } from "../support/service-fixture";
 
 /*
@@ -183,8 +183,8 @@ for (const kind of dbKinds()) {
     const snapshot = async () =>
       JSON.stringify({
         rows: await t.rawRows(user),
-        holds: await t.dataSource.query("SELECT COUNT(*) AS n FROM scm_token_hold"),
-        secrets: await t.dataSource.query("SELECT COUNT(*) AS n FROM scm_secret"),
+        holds: await rawQuery(t.dataSource, "SELECT COUNT(*) AS n FROM scm_token_hold"),
+        secrets: await rawQuery(t.dataSource, "SELECT COUNT(*) AS n FROM scm_secret"),
       });
 
     before(async () => {

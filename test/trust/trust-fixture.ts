@@ -50,7 +50,10 @@ export async function trustFixture(kind: DbKind, dataSource?: DataSource): Promi
     serviceWith,
     async rawRows(userId: string) {
       // HEX() / hex() compare bytes on MySQL, MariaDB and SQLite alike, whatever the column collation.
-      return ds.query("SELECT * FROM scm_token_entry WHERE HEX(userId) = ?", [Buffer.from(userId, "utf8").toString("hex").toUpperCase()]);
+      const hex = Buffer.from(userId, "utf8").toString("hex");
+      // Byte for byte, whatever the column's collation.
+      if (ds.options.type === "postgres") return ds.query(`SELECT * FROM scm_token_entry WHERE encode(convert_to("userId", 'UTF8'), 'hex') = $1`, [hex]);
+      return ds.query("SELECT * FROM scm_token_entry WHERE HEX(userId) = ?", [hex.toUpperCase()]);
     },
     async close() {
       if (!dataSource) await closeDataSource(ds);

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { TokenStore } from "../../src/storage/token-store";
-import { dbKinds } from "../support/databases";
+import { dbKinds, rawQuery } from "../support/databases";
 import { serviceOn, uniqueUser } from "../support/service-fixture";
 
 /**
@@ -44,7 +44,7 @@ for (const kind of dbKinds()) {
       };
       const deleted = await t.service.reapExpired({ batchSize: 4 });
       expect(deleted).to.equal(20);
-      const left = (await t.dataSource.query(`SELECT userId FROM scm_token_entry WHERE userId LIKE ?`, [`${prefix}-%`])) as { userId: string }[];
+      const left = (await rawQuery(t.dataSource, `SELECT userId FROM scm_token_entry WHERE userId LIKE ?`, [`${prefix}-%`])) as { userId: string }[];
       expect(left.map((r) => Number(r.userId.slice(-3))).sort((a, b) => a - b)).to.deep.equal([0, 3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 31]);
       expect(selects.length).to.equal(6); // 5 full batches of 4, then an empty one
       expect(selects.slice(1).every((q) => q.includes("expiryDate > ?")), "batches after the first continue from the cursor").to.equal(true);
@@ -59,9 +59,9 @@ for (const kind of dbKinds()) {
         { expiresAtMs: now - 40 * MIN, refreshable: false },
       ]);
       expect(await t.service.reapExpired({ batchSize: 1 })).to.equal(1);
-      await t.dataSource.query("UPDATE scm_token_entry SET reauthorizationReason = 'invalid_grant' WHERE userId = ?", [`${prefix}-000`]);
+      await rawQuery(t.dataSource, "UPDATE scm_token_entry SET reauthorizationReason = 'invalid_grant' WHERE userId = ?", [`${prefix}-000`]);
       expect(await t.service.reapExpired({ batchSize: 1 })).to.equal(1);
-      expect(await t.dataSource.query(`SELECT userId FROM scm_token_entry WHERE userId LIKE ? AND expiryDate < ?`, [`${prefix}-%`, sqlDate(now)])).to.deep.equal([]);
+      expect(await rawQuery(t.dataSource, `SELECT userId FROM scm_token_entry WHERE userId LIKE ? AND expiryDate < ?`, [`${prefix}-%`, sqlDate(now)])).to.deep.equal([]);
     });
   });
 }

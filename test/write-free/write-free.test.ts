@@ -3,7 +3,7 @@ import { RefreshInProgressError, TokenHeldError } from "../../src/errors";
 import type { TokenStore } from "../../src/storage/token-store";
 import { FakeClock } from "../../src/testing/fake-clock";
 import type { Token } from "../../src/token";
-import { dbKinds } from "../support/databases";
+import { dbKinds, rawQuery } from "../support/databases";
 import { serviceOn, uniqueUser } from "../support/service-fixture";
 
 /**
@@ -140,7 +140,7 @@ for (const kind of dbKinds()) {
         t = await serviceOn(kind, { flags: HORIZON_DRAIN });
         const { user, start } = await tokenAt(t, 39);
         await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18 }); // pinned until 57
-        await t.dataSource.query("UPDATE scm_token_entry SET drainingSince = reservedUntilDate WHERE userId = ?", [user]);
+        await rawQuery(t.dataSource, "UPDATE scm_token_entry SET drainingSince = reservedUntilDate WHERE userId = ?", [user]);
         const before = await row(t, user);
         t.clock.set(start + 40 * MIN);
         await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 5 });
@@ -155,7 +155,7 @@ for (const kind of dbKinds()) {
         const { user } = await tokenAt(t, 0);
         await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 5 }); // pinned until 7.5
         const until = new Date(t.clock.now().getTime() + 60_000).toISOString().replace("T", " ").replace("Z", "");
-        await t.dataSource.query("UPDATE scm_token_entry SET refreshLeaseOwner = 'other', refreshLeaseUntil = ? WHERE userId = ?", [until, user]);
+        await rawQuery(t.dataSource, "UPDATE scm_token_entry SET refreshLeaseOwner = 'other', refreshLeaseUntil = ? WHERE userId = ?", [until, user]);
         const error = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 1 }).catch((e: unknown) => e);
         expect(error).to.be.instanceOf(RefreshInProgressError);
         expect(await writeFree(t)).to.equal(0);

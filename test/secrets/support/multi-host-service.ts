@@ -9,7 +9,7 @@ import { FakeClock } from "../../../src/testing/fake-clock";
 import { FakeScmServer } from "../../../src/testing/fake-scm";
 import { RecordingLogger } from "../../../src/testing/recording-logger";
 import type { TokenService } from "../../../src/token-service";
-import { closeDataSource, openTestDataSource, type DbKind } from "../../support/databases";
+import { closeDataSource, openTestDataSource, type DbKind, rawQuery } from "../../support/databases";
 
 /** A TokenService with one Bitbucket DC fake per host (the test kit's factory supports one host). */
 export interface MultiHostService {
@@ -64,7 +64,7 @@ export async function multiHostService(kind: DbKind, hosts: readonly string[]): 
       return issued;
     },
     async reservedUntil(userId, host) {
-      const rows = (await dataSource.query("SELECT reservedUntilDate FROM scm_token_entry WHERE userId = ? AND host = ?", [userId, host])) as Array<{ reservedUntilDate: unknown }>;
+      const rows = (await rawQuery(dataSource, "SELECT reservedUntilDate FROM scm_token_entry WHERE userId = ? AND host = ?", [userId, host])) as Array<{ reservedUntilDate: unknown }>;
       return fromSqlDate(rows[0]?.reservedUntilDate);
     },
     async close() {
