@@ -145,10 +145,10 @@ async function main(): Promise<void> {
         log("reaping…");
         sampleLoad();
         const runs: ReapingRun[] = [];
-        runs.push(await runReaping(fixture, "write-free", fixture.libraryOp(roundRobin(fixture.users)), { from: 0, rows: deadRows }, 16, 3000, log));
+        runs.push(await runReaping(fixture, "write-free", fixture.libraryOp(roundRobin(fixture.users)), { from: 0, rows: deadRows }, 16, timing.segmentMs, log));
         // Must-write hand-outs: first hand-outs of cold-range users the cells did not touch (reverse order).
         const fresh = Int32Array.from({ length: Math.max(0, entries - WARM_USERS) }, (_, i) => entries - 1 - i);
-        runs.push(await runReaping(fixture, "must-write", fixture.libraryOp(eachOnce(fresh, bulkUserId)), { from: deadRows, rows: deadRows }, 16, 3000, log));
+        runs.push(await runReaping(fixture, "must-write", fixture.libraryOp(eachOnce(fresh, bulkUserId)), { from: deadRows, rows: deadRows }, 16, timing.segmentMs, log));
         out.reaping = runs;
         console.log(reapingTable(runs));
       }

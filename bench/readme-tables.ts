@@ -1,0 +1,82 @@
+/**
+ * `npx ts-node --transpile-only bench/readme-tables.ts [bench/results/bench.json ...]`
+ *
+ * Prints the README's benchmark tables (markdown) from one or more results `npm run bench` wrote.
+ * With several files (runs), each cell shows the ratio of the first file and the range over all
+ * of them, so the noise between runs is visible. Deterministic: the same files give the same text.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { CellResult } from "./lib/hot-path";
+import type { ReapingRun } from "./lib/reaping";
+
+interface BenchResults {
+  startedAt: string;
+  machine: { cores: number; cpuModel: string; memoryGiB: number; node: string; database: string; loadAverageAtStart: number; innodbBufferPoolMiB?: number };
+  config: { timing: { warmupMs: number; segmentMs: number; rounds: number } };
+  seed?: { rows: number; seedSeconds: number };
+  cells?: CellResult[];
+  reaping?: ReapingRun[];
+  loadAverages?: number[];
+  wallSeconds: number;
+}
+
+const files = process.argv.length > 2 ? process.argv.slice(2) : [resolve(__dirname, "results", "bench.json")];
+const runs = files.map((f) => JSON.parse(readFileSync(f, "utf8")) as BenchResults);
+const first = runs[0];
+
+function ms(v: number): string {
+  return v.toFixed(1);
+}
+
+function range(values: number[]): string {
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return min === max ? String(min) : `${min}–${max}`;
+}
+
+const lines: string[] = [];
+const m = first.machine;
+const loads = runs.flatMap((r) => r.loadAverages ?? [r.machine.loadAverageAtStart]);
+lines.push(
+  `Runs: ${runs.map((r) => r.startedAt.slice(0, 16).replace("T", " ")).join(", ")} UTC — ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, MariaDB ${m.database}` +
+    `${m.innodbBufferPoolMiB ? `, buffer pool ${m.innodbBufferPoolMiB} MiB` : ""}; 1-minute load average during the runs ${Math.min(...loads)}–${Math.max(...loads)} ` +
+    `(the machine was shared). Each cell: ${first.config.timing.rounds} × ${first.config.timing.segmentMs} ms per side, alternating; wall time ${runs.map((r) => r.wallSeconds).join(" / ")} s.`,
+  "",
+);
+
+if (first.cells?.length) {
+  lines.push(
+    "| cell | users | callers | library ops/s | baseline ops/s | throughput × | per-round × (min–max) | p99 ms (lib / base) | p99 × | write-free share | goal |",
+    "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|",
+  );
+  first.cells.forEach((c, i) => {
+    const same = runs.map((r) => r.cells?.[i]).filter((x): x is CellResult => x !== undefined && x.name === c.name && x.concurrency === c.concurrency);
+    const perRound = same.flatMap((x) => x.roundRatios);
+    const tput = same.length > 1 ? `${c.throughputRatio} (runs ${range(same.map((x) => x.throughputRatio))})` : String(c.throughputRatio);
+    const p99 = same.length > 1 ? `${c.p99Ratio} (runs ${range(same.map((x) => x.p99Ratio))})` : String(c.p99Ratio);
+    lines.push(
+      `| ${c.name} | ${c.users} | ${c.concurrency} | ${c.library.opsPerSec} | ${c.baseline.opsPerSec} | ${tput} | ${range(perRound)} | ${ms(c.library.latencyMs.p99)} / ${ms(c.baseline.latencyMs.p99)} | ${p99} | ${c.writeFreeShare} | ${c.met ? "met" : "**missed**"} (≥ ${c.goal.throughputRatio}×, p99 ≤ ${c.goal.p99Ratio}×) |`,
+    );
+  });
+  lines.push("");
+}
+
+if (first.reaping?.length) {
+  lines.push(
+    "| hand-outs during the reap | idle ops/s | during ops/s | throughput × | per-pair × (min–max) | p99 ms idle → during | p99 × | rows reaped | reap s (rows/s) |",
+    "|---|---:|---:|---:|---|---|---:|---:|---|",
+  );
+  first.reaping.forEach((r, i) => {
+    if (!Array.isArray(r.pairRatios)) return;
+    // Runs of an older bench (one idle phase, then one reaping phase) have no pairRatios: not comparable.
+    const same = runs.map((x) => x.reaping?.[i]).filter((x): x is ReapingRun => x !== undefined && Array.isArray(x.pairRatios));
+    const note = (v: number, all: number[]) => (same.length > 1 ? `${v} (runs ${range(all)})` : String(v));
+    lines.push(
+      `| ${r.handOuts} | ${r.idle.opsPerSec} | ${r.duringReap.opsPerSec} | ${note(r.throughputRatio, same.map((x) => x.throughputRatio))} | ${range(same.flatMap((x) => x.pairRatios))} | ${ms(r.idle.latencyMs.p99)} → ${ms(r.duringReap.latencyMs.p99)} | ${note(r.p99Ratio, same.map((x) => x.p99Ratio))} | ${r.deleted} | ${r.reapSeconds} (${r.reapRowsPerSec}) |`,
+    );
+  });
+  lines.push("");
+}
+
+process.stdout.write(`${lines.join("\n")}\n`);
