@@ -14,8 +14,8 @@ const REPO_ROOT = resolve(__dirname, "../../..");
 /**
  * git on this machine with a clean environment: HOME is a temp dir, no system config, no prompts,
  * and the credential helper given with -c only — the developer's git configuration never applies.
- * The helper is `scm-token-service git-credential` run from the TypeScript sources (ts-node), through
- * a wrapper that logs each action git calls it with.
+ * The helper is `scm-token-service git-credential` run from the TypeScript sources (transpiled on
+ * load, like ts-node), through a wrapper that logs each action git calls it with.
  */
 export class RealGit {
   readonly dir = mkdtempSync(join(tmpdir(), "scm-real-git-"));
@@ -25,14 +25,15 @@ export class RealGit {
 
   constructor() {
     writeFileSync(join(this.dir, ".keep"), "");
-    const tsNode = require.resolve("ts-node/register/transpile-only");
+    // Like ts-node/register/transpile-only, with a transpile cache shared by the helper's processes (see the file).
+    const register = join(__dirname, "transpile-cache.js");
     writeFileSync(
       this.helperScript,
       [
         "#!/bin/sh",
         'for action; do :; done # git appends the action (get, store, erase) as the last argument',
         `echo "$action" >> ${shellQuote(this.actionsLog)}`,
-        `TS_NODE_PROJECT=${shellQuote(join(REPO_ROOT, "tsconfig.json"))} exec ${shellQuote(process.execPath)} -r ${shellQuote(tsNode)} ${shellQuote(join(REPO_ROOT, "src/cli/main.ts"))} git-credential "$@"`,
+        `SCM_TS_TRANSPILE_CACHE=${shellQuote(join(this.dir, "ts-cache"))} exec ${shellQuote(process.execPath)} -r ${shellQuote(register)} ${shellQuote(join(REPO_ROOT, "src/cli/main.ts"))} git-credential "$@"`,
         "",
       ].join("\n"),
     );
