@@ -1,8 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { BrokerClient, createTokenBroker, type HandOutResponseBody } from "../../src/broker";
 import { startTestTokenBroker, type TestTokenBroker } from "../../src/testing";
+import { closeDataSource, dbKinds, openTestDataSource } from "../support/databases";
 
 interface Reply {
   status: number;
@@ -224,3 +226,28 @@ describe("token broker", () => {
     }
   });
 });
+
+/** The release handle carries the service's hand-out reference through JSON: it must come back usable on every database. */
+for (const kind of dbKinds()) {
+  describe(`token broker on ${kind}`, () => {
+    it("a hand-out is released by its handle and by its token", async () => {
+      const dataSource = await openTestDataSource(kind, 2);
+      const b = await startTestTokenBroker({ dataSource });
+      try {
+        const userId = `broker-${randomBytes(4).toString("hex")}`; // the run's database is shared with other suites
+        await b.t.connectUser(userId);
+        const client = new BrokerClient({ url: b.url, credential: b.addCaller({ userId, hosts: [b.t.host] }) });
+        const first = await client.handOut({ host: b.t.host });
+        const second = await client.handOut({ host: b.t.host });
+
+        expect(await client.release({ releaseHandle: first.releaseHandle })).to.deep.equal({ released: true });
+        expect(await client.release({ host: b.t.host, token: second.token })).to.deep.equal({ released: true });
+        expect(await client.release({ releaseHandle: second.releaseHandle })).to.deep.equal({ released: false });
+        expect(await b.t.metricsText()).to.match(/scm_token_reservations_released_total\{[^}]*\} 2/);
+      } finally {
+        await b.close();
+        await closeDataSource(dataSource);
+      }
+    });
+  });
+}
