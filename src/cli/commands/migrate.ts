@@ -4,6 +4,7 @@ import { EXIT, usageError } from "../cli-error";
 import { writeLine } from "../cli-io";
 import { examples, integerIn, newCommand, type CliContext } from "../command-kit";
 import { DATABASE_URL_HELP, redactDatabaseUrl, resolveDatabaseUrl, withCliDatabase } from "../database";
+import { runScmTokenServiceMigrations } from "../../storage/data-source";
 
 /**
  * `scm-token-service migrate run|revert|show`: the library's TypeORM migrations (migrations/) on
@@ -27,10 +28,11 @@ export function migrateCommand(context: CliContext): Command {
     .action(async (options: { databaseUrl?: string }) => {
       const url = resolveDatabaseUrl(options.databaseUrl, io.env);
       await withCliDatabase(url, { createEmbeddedFile: true }, async (dataSource) => {
-        const applied = await dataSource.runMigrations({ transaction: "each" });
+        // Under the migration lock, like createTokenService: a replica starting meanwhile waits instead of failing.
+        const applied = await runScmTokenServiceMigrations(dataSource);
         const where = redactDatabaseUrl(url);
         if (applied.length === 0) writeLine(io.stdout, `Nothing to migrate: ${where} is up to date (${dataSource.migrations.length} migrations applied).`);
-        else writeLine(io.stdout, `Applied ${applied.length} migration(s) to ${where}: ${applied.map((m) => m.name).join(", ")}`);
+        else writeLine(io.stdout, `Applied ${applied.length} migration(s) to ${where}: ${applied.join(", ")}`);
       });
     });
 
