@@ -1,9 +1,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join, resolve } from "node:path";
 import { expect } from "chai";
-import { createConnection } from "mysql2/promise";
 import { scmTokenServiceMigrations } from "../../migrations";
-import { RUN_DATABASE, SERVER_URL, dbKinds } from "../support/databases";
+import { RUN_DATABASE, adminQuery, createDatabaseSql, dropDatabaseSql, queryDatabase, serverKinds, serverUrl } from "../support/databases";
 import type { FromStarter } from "./start-worker";
 
 /**
@@ -15,11 +14,6 @@ import type { FromStarter } from "./start-worker";
 const WORKER = join(__dirname, "start-worker.ts");
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const PROCESSES = 6;
-
-function serverConnection() {
-  const url = new URL(SERVER_URL);
-  return createConnection({ host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) });
-}
 
 interface Starter {
   child: ChildProcess;
@@ -68,34 +62,23 @@ function message<T extends FromStarter["type"]>(starter: Starter, type: T, timeo
   });
 }
 
-(dbKinds().includes("mariadb") ? describe : describe.skip)("concurrent start on MariaDB", () => {
+for (const server of serverKinds()) describe(`concurrent start on ${server}`, () => {
   const database = `${RUN_DATABASE}_start`;
   const starters: Starter[] = [];
 
   before(async () => {
-    const connection = await serverConnection();
-    try {
-      await connection.query(`DROP DATABASE IF EXISTS \`${database}\``);
-      await connection.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
-    } finally {
-      await connection.end();
-    }
+    await adminQuery(server, [dropDatabaseSql(server, database), createDatabaseSql(server, database)]);
   });
 
   after(async () => {
     for (const s of starters) if (s.child.exitCode === null) s.child.kill("SIGKILL");
     await Promise.all(starters.map((s) => s.exited));
-    const connection = await serverConnection();
-    try {
-      await connection.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    } finally {
-      await connection.end();
-    }
+    await adminQuery(server, [dropDatabaseSql(server, database)]);
   });
 
   it(`${PROCESSES} processes running createTokenService at once on an empty database all start; the schema is migrated once; nothing is printed`, async function () {
     this.timeout(300_000);
-    for (let i = 0; i < PROCESSES; i++) starters.push(forkStarter(`${SERVER_URL}/${database}`));
+    for (let i = 0; i < PROCESSES; i++) starters.push(forkStarter(`${serverUrl(server)}/${database}`));
     await Promise.all(starters.map((s) => message(s, "ready", 150_000)));
     const released = Date.now();
     for (const s of starters) s.child.send({ type: "go" });
@@ -111,15 +94,16 @@ function message<T extends FromStarter["type"]>(starter: Starter, type: T, timeo
     // Exactly one process ran the migrations (and said so through its logger); the others found nothing pending.
     const migratedBy = starters.filter((s) => s.messages.some((m) => m.type === "log" && m.message === "scm-token-service migrated the database"));
     expect(migratedBy).to.have.length(1);
-    const connection = await serverConnection();
-    try {
-      const [rows] = await connection.query(`SELECT name FROM \`${database}\`.migrations ORDER BY id`);
-      expect((rows as { name: string }[]).map((r) => r.name)).to.deep.equal(scmTokenServiceMigrations.map((m) => m.name));
-      const [tables] = await connection.query(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? ORDER BY table_name`, [database]);
-      expect((tables as { t: string }[]).map((r) => r.t)).to.include.members(["scm_token_entry", "scm_token_hold", "scm_secret"]);
-    } finally {
-      await connection.end();
-    }
+    const rows = await queryDatabase<{ name: string }>(server, database, "SELECT name FROM migrations ORDER BY id");
+    expect(rows.map((r) => r.name)).to.deep.equal(scmTokenServiceMigrations.map((m) => m.name));
+    const tables = await queryDatabase<{ t: string }>(
+      server,
+      database,
+      server === "postgres"
+        ? "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
+        : "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name",
+    );
+    expect(tables.map((r) => r.t)).to.include.members(["scm_token_entry", "scm_token_hold", "scm_secret"]);
     console.log(`      (${PROCESSES} processes started in ${wallMs} ms wall time; slowest ${Math.max(...done.map((d) => d.ms))} ms)`);
   });
 });

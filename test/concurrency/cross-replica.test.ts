@@ -95,7 +95,7 @@ for (const kind of dbKinds()) {
       const clock = new FakeClock(T0);
       const scm = await FakeScmServer.start({ profile: "bitbucket_dc", clock });
       const key = newEncryptionKey();
-      const sources: DataSource[] = kind === "mariadb" ? [await openTestDataSource("mariadb", 5), await openTestDataSource("mariadb", 5)] : [await openTestDataSource("sqljs")];
+      const sources: DataSource[] = kind !== "sqljs" ? [await openTestDataSource(kind, 5), await openTestDataSource(kind, 5)] : [await openTestDataSource("sqljs")];
       const replica = async (dataSource: DataSource, flagValues: Record<string, unknown> = {}): Promise<Replica> => {
         const provider = new GatedProvider(new BitbucketServerProvider({ host: HOST, baseUrl: scm.baseUrl, ...CLIENT }));
         gatedProviders.push(provider);

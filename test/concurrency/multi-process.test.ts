@@ -6,7 +6,7 @@ import type { EncryptionKey } from "../../src/crypto/key-ring";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { FakeScmServer, type IssuedTokens } from "../../src/testing/fake-scm";
 import type { TokenService } from "../../src/token-service";
-import { closeDataSource, dbKinds, openTestDataSource, runDatabaseUrl } from "../support/databases";
+import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 import { CLIENT, HOST, RowReader, eventually, newEncryptionKey, refreshTokenStatus, settle, tokenHash } from "./harness";
 import type { CallResult, CallSpec, ReplicaConfig } from "./protocol";
@@ -38,7 +38,7 @@ function summarize(results: CallResult[]): string {
 /** Retry settings whose budget fits a 1.5 s lease. */
 const SHORT_LEASE_RETRY = { maxAttempts: 2, timeoutMs: 300, maxDelayMs: 100, baseDelayMs: 10 };
 
-describe("concurrency: replicas in separate processes share one database (MariaDB)", function () {
+for (const server of serverKinds()) describe(`concurrency: replicas in separate processes share one database (${server})`, function () {
   this.timeout(60_000);
   let key: EncryptionKey;
   let dataSource: DataSource | undefined;
@@ -47,9 +47,8 @@ describe("concurrency: replicas in separate processes share one database (MariaD
   const servers: FakeScmServer[] = [];
 
   before(async function () {
-    if (!dbKinds().includes("mariadb")) this.skip();
     key = newEncryptionKey();
-    dataSource = await openTestDataSource("mariadb"); // creates and migrates the run's database first
+    dataSource = await openTestDataSource(server); // creates and migrates the run's database first
     rows = new RowReader(dataSource, key);
     replicas = await startReplicas(REPLICAS, key.key);
   });
@@ -91,7 +90,7 @@ describe("concurrency: replicas in separate processes share one database (MariaD
     before(async () => {
       scm = await startScm({ profile: "bitbucket_dc" });
       scm.setLatency(30); // widen the race window: the refresh is in flight for at least 30 ms
-      const config: ReplicaConfig = { databaseUrl: runDatabaseUrl(), scmBaseUrl: scm.baseUrl, host: HOST, lease: { waitForOtherMs: 10_000 }, retry: { timeoutMs: 5_000 } };
+      const config: ReplicaConfig = { databaseUrl: runDatabaseUrl(server), scmBaseUrl: scm.baseUrl, host: HOST, lease: { waitForOtherMs: 10_000 }, retry: { timeoutMs: 5_000 } };
       await Promise.all(replicas.map((r) => r.configure(config)));
       seeder = await localService(scm);
     });
@@ -205,7 +204,7 @@ describe("concurrency: replicas in separate processes share one database (MariaD
     it("rotating SCM (bitbucket_dc): the next replica takes the lease over only after it expired, gets ReauthorizationRequiredError(lost_rotation); the entry is marked and later calls fail fast without calling the SCM", async () => {
       const scm = await startScm({ profile: "bitbucket_dc" });
       const [victim, heir, bystander] = aliveReplicas(3);
-      const config: ReplicaConfig = { databaseUrl: runDatabaseUrl(), scmBaseUrl: scm.baseUrl, host: HOST, lease: { leaseMs: LEASE_MS, waitForOtherMs: 10_000 }, retry: SHORT_LEASE_RETRY };
+      const config: ReplicaConfig = { databaseUrl: runDatabaseUrl(server), scmBaseUrl: scm.baseUrl, host: HOST, lease: { leaseMs: LEASE_MS, waitForOtherMs: 10_000 }, retry: SHORT_LEASE_RETRY };
       await Promise.all([victim, heir, bystander].map((r) => r.configure(config)));
       const local = await localService(scm, { leaseMs: LEASE_MS, waitForOtherMs: 10_000 });
       const userId = uniqueUser("kill-rot");
@@ -236,7 +235,7 @@ describe("concurrency: replicas in separate processes share one database (MariaD
     it("non-rotating SCM (keeps_old_access_tokens, rotateRefreshToken: false): the next replica takes over after expiry and hands out a fresh token", async () => {
       const scm = await startScm({ profile: "keeps_old_access_tokens", overrides: { rotateRefreshToken: false, tokenPath: "/rest/oauth2/latest/token" } });
       const [victim, heir] = aliveReplicas(2);
-      const config: ReplicaConfig = { databaseUrl: runDatabaseUrl(), scmBaseUrl: scm.baseUrl, host: HOST, lease: { leaseMs: LEASE_MS, waitForOtherMs: 10_000 }, retry: SHORT_LEASE_RETRY };
+      const config: ReplicaConfig = { databaseUrl: runDatabaseUrl(server), scmBaseUrl: scm.baseUrl, host: HOST, lease: { leaseMs: LEASE_MS, waitForOtherMs: 10_000 }, retry: SHORT_LEASE_RETRY };
       await Promise.all([victim, heir].map((r) => r.configure(config)));
       const local = await localService(scm);
       const userId = uniqueUser("kill-keep");

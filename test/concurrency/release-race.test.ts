@@ -7,7 +7,7 @@ import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-pr
 import { FakeScmServer } from "../../src/testing/fake-scm";
 import type { Token } from "../../src/token";
 import type { TokenService } from "../../src/token-service";
-import { closeDataSource, dbKinds, openTestDataSource, runDatabaseUrl } from "../support/databases";
+import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 import { CLIENT, HOST, RowReader, eventually, newEncryptionKey } from "./harness";
 import { handOutSucceeded, type HandOutReport, type HandOutSpec, type MetricSample, type ReleaseReport, type ReplicaConfig } from "./protocol";
@@ -413,7 +413,7 @@ function describeReport(r: HandOutReport | undefined): string {
   return r.ok ? `token v${r.version}` : `${r.name}${r.reason ? `(${r.reason})` : ""}: ${r.message}`;
 }
 
-describe("concurrency: releases, hand-outs and forced refreshes racing in separate processes (issue #9, MariaDB)", function () {
+for (const server of serverKinds()) describe(`concurrency: releases, hand-outs and forced refreshes racing in separate processes (${server})`, function () {
   this.timeout(30_000);
   let key: EncryptionKey;
   let dataSource: DataSource | undefined;
@@ -424,13 +424,12 @@ describe("concurrency: releases, hand-outs and forced refreshes racing in separa
   let requestCounter = 0;
 
   before(async function () {
-    if (!dbKinds().includes("mariadb")) this.skip();
     key = newEncryptionKey();
-    dataSource = await openTestDataSource("mariadb");
+    dataSource = await openTestDataSource(server);
     [replicas, scm] = await Promise.all([startReplicas(WORKERS, key.key, "race"), FakeScmServer.start({ profile: "bitbucket_dc" })]);
     scm.setLatency(20); // the refresh is in flight for at least 20 ms: wider windows for the races
     const config: ReplicaConfig = {
-      databaseUrl: runDatabaseUrl(),
+      databaseUrl: runDatabaseUrl(server),
       scmBaseUrl: scm.baseUrl,
       host: HOST,
       flags: FLAGS,

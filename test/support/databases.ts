@@ -140,3 +140,27 @@ export async function cleanUpDatabases(): Promise<void> {
 export function rawQuery<T = Record<string, unknown>[]>(ds: DataSource, sql: string, params: unknown[] = []): Promise<T> {
   return ds.query(ds.options.type === "postgres" ? toPostgresSql(sql) : sql, params) as Promise<T>;
 }
+
+/** The database servers DB_KINDS names (for tests that need a server: several processes, faults, migrations). */
+export function serverKinds(): ServerKind[] {
+  return dbKinds().filter((k): k is ServerKind => k !== "sqljs");
+}
+
+/** One query (the server's own placeholders) on a named database of a server kind, on a connection of its own. */
+export async function queryDatabase<T = Record<string, unknown>>(kind: ServerKind, database: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  if (kind === "postgres") {
+    const client = new Client({ connectionString: `${POSTGRES_SERVER_URL}/${database}` });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  }
+  const connection = await createConnection({ ...serverConnectionOptions(), database });
+  try {
+    return (await connection.query(sql, params))[0] as T[];
+  } finally {
+    await connection.end();
+  }
+}
