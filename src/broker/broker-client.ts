@@ -40,8 +40,12 @@ export class BrokerClient {
     this.base = url.href.replace(/\/+$/, "");
   }
 
-  handOut(request: HandOutRequestBody): Promise<HandOutResponseBody> {
-    return this.post<HandOutResponseBody>(BROKER_PATHS.token, request);
+  async handOut(request: HandOutRequestBody): Promise<HandOutResponseBody> {
+    const handOut = await this.post<HandOutResponseBody>(BROKER_PATHS.token, request);
+    if (typeof handOut.token !== "string" || handOut.token === "" || typeof handOut.releaseHandle !== "string") {
+      throw new BrokerRequestError(200, "BAD_RESPONSE", "the token broker's answer has no token; check the broker URL");
+    }
+    return handOut;
   }
 
   release(request: ReleaseRequestBody): Promise<ReleaseResponseBody> {

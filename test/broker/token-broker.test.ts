@@ -174,6 +174,20 @@ describe("token broker", () => {
       const reply = await pending;
       expect([reply.status, reply.body.error?.code]).to.deep.equal([status, code]);
     }
+    // Without Content-Length (chunked): the limit holds while reading, and the client still gets the 413.
+    const chunked = await fetch(`${b.url}/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${alice}` },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 20; i++) controller.enqueue(new TextEncoder().encode(" ".repeat(1000)));
+          controller.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit & { duplex: "half" });
+    expect(chunked.status).to.equal(413);
+    expect(((await chunked.json()) as Reply["body"]).error?.code).to.equal("BODY_TOO_LARGE");
   });
 
   it("answers 429 beyond maxConcurrentPerCaller for one caller; other callers go on", async () => {
