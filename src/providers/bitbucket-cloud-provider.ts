@@ -1,4 +1,4 @@
-import { checkBooleanOption, checkOptionalBaseUrl } from "./check-provider-options";
+import { checkBooleanOption, checkOptionalBaseUrl, checkOptionsObject } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type TokenResponseQuirks } from "./oauth-token-endpoint";
 import { authorizationUrl } from "./authorization-endpoint";
@@ -46,6 +46,8 @@ export interface BitbucketCloudProviderOptions {
  * - Access tokens live 7200 s (1 h until about 2018); the response always has `expires_in`, the
  *   fallback only guards against one without it.
  */
+const BITBUCKET_CLOUD_OPTION_KEYS: ReadonlyArray<keyof BitbucketCloudProviderOptions> = ["host", "baseUrl", "clientId", "clientSecret", "revokesOnRefresh", "allowInsecureHttp"];
+
 const BITBUCKET_CLOUD_QUIRKS: TokenResponseQuirks = {
   rejectedRefreshTokenErrors: [{ error: "invalid_request", description: /^\s*invalid refresh_token\b/i }],
   extraScopeFields: ["scopes"],
@@ -82,6 +84,7 @@ export class BitbucketCloudProvider implements AuthorizingScmProvider {
   private readonly endpoint: OAuthTokenEndpoint;
 
   constructor(options: BitbucketCloudProviderOptions) {
+    checkOptionsObject(options, BITBUCKET_CLOUD_OPTION_KEYS, "BitbucketCloudProvider");
     this.host = normalizeHost(options.host ?? "bitbucket.org");
     const name = `BitbucketCloudProvider(${this.host})`;
     this.requiresOpportunisticRefresh = options.revokesOnRefresh === undefined ? false : checkBooleanOption(options.revokesOnRefresh, "revokesOnRefresh", name);

@@ -1,4 +1,5 @@
-import { OAuthTokenEndpoint, type OAuthClientOptions } from "./oauth-token-endpoint";
+import { checkOptionsObject } from "./check-provider-options";
+import { OAuthTokenEndpoint, OAUTH_CLIENT_OPTION_KEYS, type OAuthClientOptions } from "./oauth-token-endpoint";
 import { normalizeHost } from "./normalize-host";
 import { authorizationUrl } from "./authorization-endpoint";
 import type { AuthorizationUrlRequest, AuthorizingScmProvider, CodeExchangeRequest, RefreshContext, RefreshedToken, RevocationCapability } from "./scm-provider";
@@ -30,6 +31,7 @@ export class BitbucketServerProvider implements AuthorizingScmProvider {
   private readonly endpoint: OAuthTokenEndpoint;
 
   constructor(options: OAuthClientOptions) {
+    checkOptionsObject(options, OAUTH_CLIENT_OPTION_KEYS, "BitbucketServerProvider");
     this.host = normalizeHost(options.host);
     // Access tokens default to 3600 s; the response always carries expires_in, the fallback is a guard.
     this.endpoint = new OAuthTokenEndpoint(options, "/rest/oauth2/latest/token", { fallbackExpiresInSeconds: 3600 });

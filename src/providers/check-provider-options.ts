@@ -23,6 +23,21 @@ export function checkUrlOption(value: unknown, option: string, provider: string)
   return url;
 }
 
+/**
+ * The options argument is an object whose keys are all known: a misspelt option (`clientsecret`,
+ * `client_secret`) would otherwise be ignored silently and fail much later, at the first refresh.
+ * Names the unknown key, never a value.
+ */
+export function checkOptionsObject(options: unknown, known: readonly string[], provider: string): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new ConfigurationError(`${provider}: pass an options object { ${known.slice(0, 4).join(", ")}, … }; got ${describe(options)}`);
+  }
+  const unknown = Object.keys(options).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    throw new ConfigurationError(`${provider}: unknown option ${JSON.stringify(unknown.slice(0, 60))}; the options are ${known.join(", ")}`, unknown.slice(0, 60));
+  }
+}
+
 /** An optional base URL: undefined stays undefined. */
 export function checkOptionalBaseUrl(value: unknown, provider: string): string | undefined {
   if (value === undefined) return undefined;

@@ -1,4 +1,4 @@
-import { checkOneOfOption, checkOptionalBaseUrl } from "./check-provider-options";
+import { checkOneOfOption, checkOptionalBaseUrl, checkOptionsObject } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type TokenResponseQuirks } from "./oauth-token-endpoint";
 import { authorizationUrl } from "./authorization-endpoint";
@@ -88,6 +88,7 @@ export class GitHubProvider implements AuthorizingScmProvider {
   private readonly basicAuthorization: () => string;
 
   constructor(options: GitHubProviderOptions) {
+    checkOptionsObject(options, GITHUB_OPTION_KEYS, "GitHubProvider");
     this.host = normalizeHost(options.host ?? "github.com");
     const name = `GitHubProvider(${this.host})`;
     this.tokenKind = options.tokenKind === undefined ? "app_user" : checkOneOfOption(options.tokenKind, ["app_user", "oauth_app"] as const, "tokenKind", name);
@@ -141,6 +142,8 @@ export class GitHubProvider implements AuthorizingScmProvider {
     return "revoked";
   }
 }
+
+const GITHUB_OPTION_KEYS: ReadonlyArray<keyof GitHubProviderOptions> = ["host", "baseUrl", "clientId", "clientSecret", "tokenKind", "allowInsecureHttp", "apiBaseUrl"];
 
 /** GitHub Apps always answer `scope: ""`: that is not "no scopes", it is "not applicable". */
 function keepStoredScopesForApps(token: RefreshedToken): RefreshedToken {

@@ -1,6 +1,6 @@
-import { checkOneOfOption, checkOptionalBaseUrl } from "./check-provider-options";
+import { checkOneOfOption, checkOptionalBaseUrl, checkOptionsObject } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
-import { OAuthTokenEndpoint, type OAuthClientOptions, type TokenResponseQuirks } from "./oauth-token-endpoint";
+import { OAUTH_CLIENT_OPTION_KEYS, OAuthTokenEndpoint, type OAuthClientOptions, type TokenResponseQuirks } from "./oauth-token-endpoint";
 import { authorizationUrl } from "./authorization-endpoint";
 import type { AuthorizationUrlRequest, AuthorizingScmProvider, CodeExchangeRequest, RefreshContext, RefreshedToken, RevocationCapability, TokensToRevoke } from "./scm-provider";
 
@@ -50,6 +50,7 @@ export class GitLabProvider implements AuthorizingScmProvider {
   private readonly endpoint: OAuthTokenEndpoint;
 
   constructor(options: GitLabProviderOptions) {
+    checkOptionsObject(options, OAUTH_CLIENT_OPTION_KEYS, "GitLabProvider");
     this.host = normalizeHost(options.host);
     const name = `GitLabProvider(${this.host})`;
     const clientAuth = options.clientAuth === undefined ? "body" : checkOneOfOption(options.clientAuth, ["body", "basic"] as const, "clientAuth", name);

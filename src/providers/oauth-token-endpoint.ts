@@ -25,6 +25,9 @@ export interface OAuthClientOptions {
   allowInsecureHttp?: boolean;
 }
 
+/** The keys of OAuthClientOptions (for the unknown-option check of the providers that take them). */
+export const OAUTH_CLIENT_OPTION_KEYS: ReadonlyArray<keyof OAuthClientOptions> = ["host", "baseUrl", "clientId", "clientSecret", "redirectUri", "clientAuth", "allowInsecureHttp"];
+
 /**
  * An OAuth error answer that means "this refresh token is dead, the user must authorise again":
  * an `error` code, or a code whose `error_description` must also match, for SCMs that reuse a code

@@ -1,5 +1,5 @@
 import { ConfigurationError } from "../errors";
-import { checkBooleanOption, checkOneOfOption, checkOptionalSeconds, checkUrlOption } from "./check-provider-options";
+import { checkBooleanOption, checkOneOfOption, checkOptionalSeconds, checkOptionsObject, checkUrlOption } from "./check-provider-options";
 import { normalizeHost } from "./normalize-host";
 import { OAuthTokenEndpoint, type RejectedRefreshTokenError } from "./oauth-token-endpoint";
 import { authorizationUrl, type ScopeSeparator } from "./authorization-endpoint";
@@ -81,6 +81,7 @@ export class OAuth2Provider implements AuthorizingScmProvider {
   private readonly scopeSeparator: ScopeSeparator;
 
   constructor(options: OAuth2ProviderOptions) {
+    checkOptionsObject(options, OAUTH2_OPTION_KEYS, "OAuth2Provider");
     this.host = normalizeHost(options.host);
     const name = `OAuth2Provider(${this.host})`;
     const tokenUrl = checkUrlOption(options.tokenUrl, "tokenUrl", name);
@@ -139,6 +140,23 @@ export class OAuth2Provider implements AuthorizingScmProvider {
     return "revoked";
   }
 }
+
+const OAUTH2_OPTION_KEYS: ReadonlyArray<keyof OAuth2ProviderOptions> = [
+  "host",
+  "tokenUrl",
+  "clientId",
+  "clientSecret",
+  "clientAuth",
+  "revokesOnRefresh",
+  "rejectedRefreshTokenErrors",
+  "fallbackExpiresInSeconds",
+  "redirectUri",
+  "allowInsecureHttp",
+  "authorizeUrl",
+  "scopeSeparator",
+  "revocationUrl",
+  "issuer",
+];
 
 function isRejectionRule(rule: unknown): rule is RejectedRefreshTokenError {
   if (typeof rule === "string") return rule !== "";
