@@ -1,4 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -111,6 +113,17 @@ describe("scm-token-service git-credential (in process)", () => {
     const noToken = await helper("get", `protocol=https\nhost=${b.t.host}\n\n`, { env: { SCM_TOKEN_BROKER_TOKEN: bob } });
     expect(noToken.stdout).to.equal("");
     expect(noToken.stderr).to.include(`no token is stored for ${b.t.host}: connect ${b.t.host} to your account first`);
+
+    // A "broker" that answers 200 without a token (a wrong URL): git must not get password=undefined.
+    const wrong = createServer((_req, res) => res.writeHead(200, { "Content-Type": "application/json" }).end("{}"));
+    await new Promise<void>((resolve) => wrong.listen(0, "127.0.0.1", resolve));
+    try {
+      const run = await helper("get", `protocol=https\nhost=${b.t.host}\n\n`, { args: ["--broker", `http://127.0.0.1:${(wrong.address() as AddressInfo).port}/`] });
+      expect(run.stdout).to.equal("quit=1\n");
+      expect(run.stderr).to.include("the token broker's answer has no token; check the broker URL");
+    } finally {
+      await new Promise<void>((resolve) => wrong.close(() => resolve()));
+    }
 
     const unreachable = await helper("get", `protocol=https\nhost=${b.t.host}\n\n`, { args: ["--broker", "http://127.0.0.1:9/scm-broker"] });
     expect(unreachable.stdout).to.equal("quit=1\n");
