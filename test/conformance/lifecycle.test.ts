@@ -13,7 +13,7 @@ import { TakeOnceSecrets } from "../../src/secrets/take-once/take-once-secrets";
 import type { TokenService } from "../../src/token-service";
 import { RowReader } from "../concurrency/harness";
 import { closeDataSource, dbKinds, openTestDataSource, runDatabaseUrl } from "../support/databases";
-import { uniqueUser } from "../support/service-fixture";
+import { uniqueUser as newUser } from "../support/service-fixture";
 import { HOST, providerFor, startFakeTarget, startOidcTarget, type ConformanceTarget } from "./targets";
 import { Worker } from "./workers";
 
@@ -33,6 +33,14 @@ const TARGETS: Array<[string, () => Promise<ConformanceTarget>]> = [
   ["oidc-provider", startOidcTarget],
   ["fake generic_oauth2", startFakeTarget],
 ];
+/** Every user connected here: deleted afterwards (the run's MariaDB database is shared with reaper tests). */
+const users: string[] = [];
+function uniqueUser(): string {
+  const user = newUser("conformance");
+  users.push(user);
+  return user;
+}
+
 const PROCESSES = 4;
 const CALLERS_PER_PROCESS = 5;
 
@@ -76,6 +84,12 @@ for (const [label, start] of TARGETS) {
     });
 
     after(async () => {
+      // Leave nothing behind: the users' entries, and pending authorizations (reaped once expired).
+      for (const user of users.splice(0)) await service?.deleteTokens(user);
+      if (service) {
+        target.clock.advance(25 * 3600_000);
+        await new TakeOnceSecrets(dataSource, new KeyRing([key]), target.clock).reapExpired();
+      }
       await service?.close();
       if (dataSource) await closeDataSource(dataSource);
       await target?.close();

@@ -7,15 +7,34 @@ import { isAuthorizingProvider } from "../../src/providers/scm-provider";
 import { TakeOnceSecrets } from "../../src/secrets/take-once/take-once-secrets";
 import type { FakeScmProfileName } from "../../src/testing/fake-scm";
 import { dbKinds, type DbKind } from "../support/databases";
-import { serviceOn, uniqueUser } from "../support/service-fixture";
+import { serviceOn, uniqueUser as newUser } from "../support/service-fixture";
 
 const REDIRECT = "http://127.0.0.1/oauth/callback"; // the fake's registered redirect URI
+
+/** Every user these tests connect: their entries are deleted afterwards (the run's MariaDB database is shared with reaper tests). */
+const users: string[] = [];
+function uniqueUser(prefix?: string): string {
+  const user = newUser(prefix);
+  users.push(user);
+  return user;
+}
 
 async function connectorOn(kind: DbKind, profile: FakeScmProfileName) {
   const t = await serviceOn(kind, { profile });
   const secrets = new TakeOnceSecrets(t.dataSource, new KeyRing([{ id: "s", key: randomBytes(32).toString("base64") }]), t.clock);
   const connector = new ScmConnector({ service: t.service, secrets, redirectUri: REDIRECT, clock: t.clock, logger: t.logger });
-  return { ...t, secrets, connector };
+  return {
+    ...t,
+    secrets,
+    connector,
+    /** Leaves nothing behind: the users' entries, and the pending authorizations (reaped once expired). */
+    async close() {
+      for (const user of users.splice(0)) await t.service.deleteTokens(user);
+      t.clock.advance(25 * 3600_000);
+      await secrets.reapExpired();
+      await t.close();
+    },
+  };
 }
 
 /** The expected revocation outcome per profile (the providers' capability). */
