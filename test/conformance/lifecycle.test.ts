@@ -52,6 +52,10 @@ function workerPool(): Promise<Worker[]> {
 }
 
 describe("conformance: OAuth lifecycle", () => {
+  // Start the replica processes now, so they load while the single-process scenarios run.
+  before(() => {
+    if (dbKinds().includes("mariadb")) workerPool().catch(() => undefined); // awaited (and reported) where used
+  });
   after(async () => (await pool?.catch(() => []))?.forEach((w) => w.kill()));
 
 for (const [label, start] of TARGETS) {
