@@ -43,6 +43,8 @@ interface PgResult {
 }
 interface PgClient {
   query(config: PgQueryConfig, callback: (error: Error | null, result: PgResult) => void): void;
+  on(event: "error", listener: (error: Error) => void): void;
+  removeListener(event: "error", listener: (error: Error) => void): void;
 }
 interface PgPool {
   connect(callback: (error: Error | undefined, client: PgClient | undefined, release: (destroy?: Error | boolean) => void) => void): void;
@@ -120,12 +122,14 @@ export function runPostgres(pool: PgPool, operation: string, sql: string, params
   return new Promise((resolve, reject) => {
     let settled = false;
     let release: ((destroy?: Error | boolean) => void) | undefined;
+    let detach = () => undefined as void;
     const fail = (error: unknown) => reject(postgresStorageError(operation, error));
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
       // The connection may be stuck behind a silent server: destroy it rather than queue behind it.
       release?.(true);
+      detach();
       fail(statementTimeout(timeoutMs, release ? "an answer" : "a connection"));
     }, timeoutMs);
     pool.connect((connectError, client, done) => {
@@ -141,12 +145,19 @@ export function runPostgres(pool: PgPool, operation: string, sql: string, params
         return;
       }
       release = done;
+      // A checked-out pg client emits 'error' when its socket dies (ECONNRESET, a terminated backend);
+      // without a listener that is an uncaught exception. The query's callback gets the error as well.
+      const ignore = () => undefined;
+      client.on("error", ignore);
+      detach = () => client.removeListener("error", ignore);
       client.query(config, (error, result) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         // A connection-level failure must not go back to the pool; a statement error leaves it usable.
+        // (Released first: the pool puts its own error listener on the client.)
         done(error && !isStatementError(error) ? error : undefined);
+        detach();
         if (error) fail(error);
         else resolve({ rows: result.rows ?? [], affected: result.rowCount ?? 0 });
       });

@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Connection } from "mysql2/promise";
 import type { DataSource } from "typeorm";
 import { createTokenService } from "../../src/create-token-service";
 import { StorageError, TokenServiceError } from "../../src/errors";
@@ -14,7 +13,7 @@ import { RecordingLogger } from "../../src/testing/recording-logger";
 import type { Token } from "../../src/token";
 import { closeDataSource, dbKinds, openTestDataSource, type DbKind } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
-import { RowLock, adminConnection, blockedWrite, killConnection, openDataSourceBehindProxy, poolConnectionId, shortLockWaits, statementEnded } from "./db-faults";
+import { RowLock, adminConnection, blockedWrite, killConnection, openDataSourceBehindProxy, poolConnectionId, shortLockWaits, statementEnded, type DbAdmin } from "./db-faults";
 import { CLIENT, HOST, RowReader, describeError, newEncryptionKey, refreshTokenStatus, settle, type Settled } from "./harness";
 
 /**
@@ -94,7 +93,7 @@ interface FaultContext {
   dataSource: DataSource;
   /** The proxy in front of the database (outage faults only). */
   proxy?: DbFaultProxy;
-  admin: Connection;
+  admin: DbAdmin;
   entryId: string;
   lock?: RowLock;
   /** Background work of the fault (watching for the blocked write); awaited by settle(). */
@@ -141,7 +140,7 @@ const DB_FAULTS: DbFault[] = [
     name: "row lock → lock-wait timeout (1 s)",
     async apply(ctx) {
       const id = await poolConnectionId(ctx.dataSource);
-      const lock = await RowLock.take(ctx.entryId);
+      const lock = await RowLock.take(ctx.entryId, ctx.admin.kind);
       ctx.lock = lock;
       // Hold the lock until the service's first write on the row has given up, then let go.
       ctx.watcher = (async () => {
@@ -156,7 +155,7 @@ const DB_FAULTS: DbFault[] = [
     name: "connection killed mid-write",
     async apply(ctx) {
       const id = await poolConnectionId(ctx.dataSource);
-      const lock = await RowLock.take(ctx.entryId);
+      const lock = await RowLock.take(ctx.entryId, ctx.admin.kind);
       ctx.lock = lock;
       // The service's next write blocks on our lock: kill its connection while the statement runs.
       ctx.watcher = (async () => {
@@ -230,12 +229,12 @@ function outcomeLabel(result: Settled<Token | undefined>): string {
 async function runCell(db: DbKind, scmFault: ScmFault, dbFault: DbFault): Promise<CellResult> {
   const clock = new FakeClock(T0);
   const scm = await FakeScmServer.start({ profile: "bitbucket_dc", clock });
-  const behindProxy = dbFault.outage ? await openDataSourceBehindProxy() : undefined;
+  const behindProxy = dbFault.outage && db !== "sqljs" ? await openDataSourceBehindProxy(db) : undefined;
   const dataSource = behindProxy?.dataSource ?? (await openTestDataSource(db, 1));
   const ctx: Partial<FaultContext> & { dataSource: DataSource } = { dataSource, proxy: behindProxy?.proxy };
   const violations: string[] = [];
   try {
-    if (db === "mariadb") await shortLockWaits(dataSource);
+    if (db !== "sqljs") await shortLockWaits(dataSource);
     const key = newEncryptionKey();
     const provider = new ObservedProvider(new BitbucketServerProvider({ host: HOST, baseUrl: scm.baseUrl, ...CLIENT }));
     const service = await createTokenService({
@@ -259,7 +258,7 @@ async function runCell(db: DbKind, scmFault: ScmFault, dbFault: DbFault): Promis
     const rtBefore = refreshTokenStatus(scm, before.refreshToken);
 
     if (dbFault.name !== "none") {
-      ctx.admin = await adminConnection();
+      ctx.admin = await adminConnection(db === "sqljs" ? undefined : db);
       ctx.entryId = before.entry.id;
       provider.afterFirstAnswer = () => dbFault.apply(ctx as FaultContext).catch((e: unknown) => void violations.push(`fault injection failed: ${(e as Error).message}`));
     }
@@ -331,7 +330,7 @@ async function runCell(db: DbKind, scmFault: ScmFault, dbFault: DbFault): Promis
 
 const cells: Array<{ db: DbKind; scmFault: ScmFault; dbFault: DbFault }> = [];
 for (const db of dbKinds()) {
-  for (const dbFault of db === "mariadb" ? DB_FAULTS : DB_FAULTS.filter((f) => f.name === "none")) {
+  for (const dbFault of db !== "sqljs" ? DB_FAULTS : DB_FAULTS.filter((f) => f.name === "none")) {
     for (const scmFault of SCM_FAULTS) {
       if (dbFault.outage?.scmFaults && !dbFault.outage.scmFaults.includes(scmFault.name)) continue;
       cells.push({ db, scmFault, dbFault });
@@ -406,7 +405,7 @@ describe("concurrency: fault matrix (SCM faults × database faults)", function (
 
   after(function () {
     if (results.length === 0) return;
-    const order = (r: CellResult) => [DB_FAULTS.findIndex((f) => f.name === r.dbFault), r.db === "sqljs" ? 0 : 1, SCM_FAULTS.findIndex((f) => f.name === r.scmFault)];
+    const order = (r: CellResult) => [DB_FAULTS.findIndex((f) => f.name === r.dbFault), ["sqljs", "mariadb", "postgres"].indexOf(r.db), SCM_FAULTS.findIndex((f) => f.name === r.scmFault)];
     const sorted = [...results].sort((x, y) => {
       const a = order(x);
       const b = order(y);

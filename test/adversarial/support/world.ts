@@ -13,7 +13,7 @@ import type { TokenService } from "../../../src/token-service";
 import { FakeClock } from "../../../src/testing/fake-clock";
 import { FakeScmServer } from "../../../src/testing/fake-scm";
 import { RecordingLogger } from "../../../src/testing/recording-logger";
-import { closeDataSource, openTestDataSource, runDatabaseUrl, SERVER_URL, type DbKind } from "../../support/databases";
+import { closeDataSource, ensureRunDatabase, openTestDataSource, runDatabaseUrl, SERVER_URL, type DbKind } from "../../support/databases";
 import { LeakDetector } from "./leak-detector";
 
 /**
@@ -83,6 +83,8 @@ export async function openWorld(kind: DbKind): Promise<World> {
   let dropUser: (() => Promise<void>) | undefined;
   if (kind === "mariadb") {
     ({ dataSource, dropUser } = await openAsPasswordUser(leaks));
+  } else if (kind === "postgres") {
+    dataSource = await openPostgresWithPassword(leaks);
   } else {
     dataSource = await openTestDataSource("sqljs");
   }
@@ -158,6 +160,21 @@ export async function openWorld(kind: DbKind): Promise<World> {
 
 function registerKey(leaks: LeakDetector, key: string): void {
   leaks.register("encryption key", key);
+}
+
+/**
+ * A DataSource on the run's PostgreSQL database with a random password in its URL, so that error
+ * messages, log lines and inspected objects have a password to leak. (The test server trusts local
+ * connections and ignores it; the library cannot tell.)
+ */
+async function openPostgresWithPassword(leaks: LeakDetector): Promise<DataSource> {
+  const runUrl = new URL(await ensureRunDatabase("postgres"));
+  const password = `pw${randomBytes(12).toString("hex")}`;
+  leaks.register("database password", password);
+  runUrl.password = password;
+  const dataSource = new DataSource(dataSourceOptionsFromUrl(runUrl.toString(), { poolSize: 4 }));
+  await dataSource.initialize();
+  return dataSource;
 }
 
 /**
