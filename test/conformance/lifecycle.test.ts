@@ -22,7 +22,7 @@ import { Worker } from "./workers";
  * rotation (opportunistic and forced), replay detection, concurrent refreshes from 4 processes,
  * disconnect with RFC 7009 revocation — run by the same test body against a certified authorization
  * server (panva's oidc-provider) and against the testing kit's fake SCM ("generic_oauth2"), so the
- * fake stays honest. `npx mocha --grep conformance` runs only these.
+ * fake stays honest. `npm run test:conformance` (or `npm test -- --grep conformance`) runs only these.
  *
  * Time: oidc-provider keeps real time. The library runs on a FakeClock (shared with the fake SCM)
  * that the tests move forward, so a 10-minute token becomes due for an opportunistic (inside the
