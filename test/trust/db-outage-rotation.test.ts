@@ -12,7 +12,7 @@ import { FakeScmServer } from "../../src/testing/fake-scm";
 import { RecordingLogger } from "../../src/testing/recording-logger";
 import type { TokenService } from "../../src/token-service";
 import { CLIENT, HOST, RowReader, describeError, newEncryptionKey, settle } from "../concurrency/harness";
-import { closeDataSource, dbKinds, openTestDataSource, runDatabaseUrl } from "../support/databases";
+import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds, type ServerKind } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 
 /**
@@ -57,11 +57,11 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(statementTimeoutMs: number): Promise<Rig> {
-  await closeDataSource(await openTestDataSource("mariadb", 1)); // makes sure the run's database exists
+async function rig(statementTimeoutMs: number, server: ServerKind): Promise<Rig> {
+  await closeDataSource(await openTestDataSource(server, 1)); // makes sure the run's database exists
   const clock = new FakeClock("2026-01-01T00:00:00.000Z");
   const scm = await FakeScmServer.start({ profile: "bitbucket_dc", clock });
-  const proxy = await DbFaultProxy.start({ target: runDatabaseUrl() });
+  const proxy = await DbFaultProxy.start({ target: runDatabaseUrl(server) });
   const dataSource = new DataSource(dataSourceOptionsFromUrl(proxy.url, { poolSize: 2 }));
   await dataSource.initialize();
   const key = newEncryptionKey();
@@ -102,11 +102,11 @@ async function backgroundCommits(registry: Registry, result: string): Promise<nu
   return (metric?.values ?? []).filter((v) => v.labels.result === result).reduce((n, v) => n + v.value, 0);
 }
 
-(dbKinds().includes("mariadb") ? describe : describe.skip)("trust: a rotation survives a database outage (MariaDB behind a fault proxy)", function () {
+for (const server of serverKinds()) describe(`trust: a rotation survives a database outage (${server} behind a fault proxy)`, function () {
   this.timeout(30_000);
 
   it("a 3 s outage right after the SCM rotated: the caller gets a transient StorageError, the rotation is stored in the background, the next call gets it", async () => {
-    const r = await rig(1_000);
+    const r = await rig(1_000, server);
     try {
       r.provider.afterAnswer = () => r.proxy.cut(3_000);
       const started = Date.now();
@@ -145,7 +145,7 @@ async function backgroundCommits(registry: Registry, result: string): Promise<nu
   });
 
   it("hand-outs during the background commit wait for it (the lease) and get the new token", async () => {
-    const r = await rig(1_000);
+    const r = await rig(1_000, server);
     try {
       r.provider.afterAnswer = () => r.proxy.cut(1_500);
       const main = await settle(r.service.getTokenForHost(r.userId, HOST));
@@ -162,7 +162,7 @@ async function backgroundCommits(registry: Registry, result: string): Promise<nu
   });
 
   it("a commit applied whose answer was lost (answers black-holed past the deadline) is recognised as stored, not discarded", async () => {
-    const r = await rig(300);
+    const r = await rig(300, server);
     try {
       r.provider.afterAnswer = () => {
         r.proxy.blackHole({ answersOnly: true });
@@ -181,7 +181,7 @@ async function backgroundCommits(registry: Registry, result: string): Promise<nu
   });
 
   it("an outage longer than the lease: the background commit gives up when the lease ends, with an error log and gave_up counted", async () => {
-    const r = await rig(1_000);
+    const r = await rig(1_000, server);
     try {
       r.provider.afterAnswer = () => r.proxy.cut(); // until pass()
       const main = await settle(r.service.getTokenForHost(r.userId, HOST));
@@ -197,7 +197,7 @@ async function backgroundCommits(registry: Registry, result: string): Promise<nu
   });
 
   it("close() waits (bounded) for a background commit, so a graceful shutdown does not drop the rotation", async () => {
-    const r = await rig(1_000);
+    const r = await rig(1_000, server);
     try {
       r.provider.afterAnswer = () => r.proxy.cut(2_000);
       const main = await settle(r.service.getTokenForHost(r.userId, HOST));

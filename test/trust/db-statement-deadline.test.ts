@@ -4,7 +4,7 @@ import { ConfigurationError, StorageError } from "../../src/errors";
 import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
 import { createTestTokenService, type TestTokenService } from "../../src/testing/create-test-token-service";
 import { DbFaultProxy } from "../../src/testing/db-fault-proxy";
-import { closeDataSource, dbKinds, openTestDataSource, runDatabaseUrl } from "../support/databases";
+import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 
 /**
@@ -49,15 +49,14 @@ describe("trust: statement deadline (statementTimeoutMs)", function () {
     }
   });
 
-  if (!dbKinds().includes("mariadb")) return;
-
+  for (const server of serverKinds()) describe(`behind a fault proxy (${server})`, () => {
   let proxy: DbFaultProxy;
   let dataSource: DataSource;
   let t: TestTokenService;
 
   beforeEach(async () => {
-    await closeDataSource(await openTestDataSource("mariadb", 1)); // makes sure the run's database exists
-    proxy = await DbFaultProxy.start({ target: runDatabaseUrl() });
+    await closeDataSource(await openTestDataSource(server, 1)); // makes sure the run's database exists
+    proxy = await DbFaultProxy.start({ target: runDatabaseUrl(server) });
     dataSource = new DataSource(dataSourceOptionsFromUrl(proxy.url, { poolSize: 2 }));
     await dataSource.initialize();
     t = await createTestTokenService({ dataSource, serviceOptions: { statementTimeoutMs: DEADLINE_MS } });
@@ -98,3 +97,4 @@ describe("trust: statement deadline (statementTimeoutMs)", function () {
     expect((result.error as StorageError).message).to.include("a connection");
   });
 });
+  });
