@@ -12,7 +12,7 @@ import type { Registry } from "prom-client";
 export interface TokenServiceOptions {
   /** Your own initialised TypeORM DataSource (add `scmTokenServiceEntities` and `scmTokenServiceMigrations` to it). */
   dataSource?: DataSource;
-  /** Or a URL: `mysql://…`, `mariadb://…`, `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start. */
+  /** Or a URL: `mysql://…`, `mariadb://…`, `postgres://…` (with the `pg` driver installed), `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start. */
   databaseUrl?: string;
   /** One provider per SCM host. */
   providers: ScmProvider[];

@@ -6,14 +6,14 @@ import { failure, usageError } from "./cli-error";
 
 /** What every database command says about where the URL comes from. */
 export const DATABASE_URL_HELP =
-  "database URL: mysql://user:pass@host:3306/db, mariadb://user:pass@host:3306/db or sqljs:/path/file.sqlite (default: $DATABASE_URL)";
+  "database URL: mysql://user:pass@host:3306/db, mariadb://user:pass@host:3306/db, postgres://user:pass@host:5432/db or sqljs:/path/file.sqlite (default: $DATABASE_URL)";
 
 /** The URL from `--database-url`, else `DATABASE_URL`; a usage error (exit 2) that says how to give one when neither is set. */
 export function resolveDatabaseUrl(option: string | undefined, env: Readonly<Record<string, string | undefined>>): string {
   const url = (option ?? env.DATABASE_URL ?? "").trim();
   if (!url) {
     throw usageError(
-      "no database given: pass --database-url mysql://user:pass@host:3306/db (or mariadb://…, sqljs:/path/file.sqlite), or set DATABASE_URL",
+      "no database given: pass --database-url mysql://user:pass@host:3306/db (or mariadb://…, postgres://…, sqljs:/path/file.sqlite), or set DATABASE_URL",
     );
   }
   if (url === "sqljs::memory:" || url === "sqljs:") {
