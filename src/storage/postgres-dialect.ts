@@ -69,7 +69,6 @@ function timestampAsText(pg: { types: PgQueryConfig["types"] }): PgQueryConfig["
   };
 }
 
-const typesByPool = new WeakMap<object, PgQueryConfig["types"]>();
 const translated = new Map<string, string>();
 const TRANSLATION_CACHE_LIMIT = 1000;
 
@@ -93,10 +92,29 @@ export function toPostgresSql(sql: string): string {
   return out;
 }
 
-/** On a PostgreSQL DataSource, the pg pool TypeORM opened (its master pool under replication). */
-export function postgresPoolOf(dataSource: DataSource): PgPool | undefined {
+/** The pg pool TypeORM opened and the pg module it loaded (whose type parsers the statements use). */
+export interface PostgresPool {
+  pool: PgPool;
+  types: PgQueryConfig["types"];
+}
+
+const pools = new WeakMap<object, PostgresPool>();
+
+/**
+ * On a PostgreSQL DataSource, the pg pool TypeORM opened (its master pool under replication), with
+ * timestamps read as text. The pg module is the one TypeORM loaded (`driver.postgres`, also when the
+ * application passed its own), so the library never require()s pg itself.
+ */
+export function postgresPoolOf(dataSource: DataSource): PostgresPool | undefined {
   if (dataSource.options.type !== "postgres") return undefined;
-  return (dataSource.driver as unknown as { master?: PgPool }).master;
+  const driver = dataSource.driver as unknown as { master?: PgPool; postgres?: { types: PgQueryConfig["types"] } };
+  if (!driver.master || !driver.postgres) return undefined;
+  let found = pools.get(driver.master);
+  if (!found) {
+    found = { pool: driver.master, types: timestampAsText(driver.postgres) };
+    pools.set(driver.master, found);
+  }
+  return found;
 }
 
 /** The driver-shaped error of a missed deadline, like the MySQL path's (driverCode STATEMENT_TIMEOUT). */
@@ -110,14 +128,7 @@ function statementTimeout(timeoutMs: number, waitingFor: "a connection" | "an an
  * Runs one of the stores' statements on PostgreSQL within `timeoutMs`, a failure turned into a
  * StorageError for `operation` (without the statement's parameters).
  */
-export function runPostgres(pool: PgPool, operation: string, sql: string, params: unknown[], timeoutMs: number): Promise<PostgresResult> {
-  let types = typesByPool.get(pool);
-  if (!types) {
-    // Loaded only when a PostgreSQL DataSource exists, i.e. when TypeORM has loaded pg already.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    types = timestampAsText(require("pg") as { types: PgQueryConfig["types"] });
-    typesByPool.set(pool, types);
-  }
+export function runPostgres({ pool, types }: PostgresPool, operation: string, sql: string, params: unknown[], timeoutMs: number): Promise<PostgresResult> {
   const config: PgQueryConfig = { text: toPostgresSql(sql), values: params, types };
   return new Promise((resolve, reject) => {
     let settled = false;
