@@ -50,11 +50,15 @@ export interface SqlRunnerOptions {
  */
 export class SqlRunner {
   private readonly timeoutMs: number;
+  // A private field, not a property: a spread or util.inspect of the service (and everything that holds
+  // a runner) must not reach the DataSource, whose options hold the database password.
+  readonly #dataSource: DataSource;
 
   constructor(
-    private readonly dataSource: DataSource,
+    dataSource: DataSource,
     private readonly options: SqlRunnerOptions = {},
   ) {
+    this.#dataSource = dataSource;
     const timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
     if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 2_147_483_647) {
       throw new ConfigurationError(`statementTimeoutMs must be a number of milliseconds > 0 (e.g. 10000), got ${String(timeoutMs)}`);
@@ -63,23 +67,23 @@ export class SqlRunner {
   }
 
   private mysqlPool(): MysqlPool | undefined {
-    return this.options.direct ? mysqlPoolOf(this.dataSource) : undefined;
+    return this.options.direct ? mysqlPoolOf(this.#dataSource) : undefined;
   }
 
   async rows(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
     // PostgreSQL: placeholders, quoting, deadline and errors in postgres-dialect.ts.
-    const postgres = postgresPoolOf(this.dataSource);
+    const postgres = postgresPoolOf(this.#dataSource);
     if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs)).rows;
     try {
       const pool = this.mysqlPool();
-      return (pool ? await poolQuery(pool, sql, params, this.timeoutMs) : await withDeadline(this.dataSource.query(sql, params), this.timeoutMs)) as Record<string, unknown>[];
+      return (pool ? await poolQuery(pool, sql, params, this.timeoutMs) : await withDeadline(this.#dataSource.query(sql, params), this.timeoutMs)) as Record<string, unknown>[];
     } catch (e) {
       throw toStorageError(operation, e);
     }
   }
 
   async affected(operation: string, sql: string, params: unknown[]): Promise<number> {
-    const postgres = postgresPoolOf(this.dataSource);
+    const postgres = postgresPoolOf(this.#dataSource);
     if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs)).affected;
     const pool = this.mysqlPool();
     if (pool) {
@@ -89,7 +93,7 @@ export class SqlRunner {
         throw toStorageError(operation, e);
       }
     }
-    const runner: QueryRunner = this.dataSource.createQueryRunner();
+    const runner: QueryRunner = this.#dataSource.createQueryRunner();
     const query = runner.query(sql, params, true);
     // The connection goes back when the statement really ends, also after a missed deadline.
     const released = query.then(() => undefined, () => undefined).then(() => runner.release()).catch(() => undefined);

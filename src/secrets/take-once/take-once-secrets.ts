@@ -102,6 +102,7 @@ export class TakeOnceSecrets {
       throw new InvalidArgumentError("value", `value must be a non-empty string of at most ${SECRET_LIMITS.maxTakeOnceValueBytes} bytes (UTF-8) without unpaired surrogates; encode binary data as base64 first`);
     }
     if (typeof options !== "object" || options === null) throw new InvalidArgumentError("options", "options must be { expiresInMs, purpose? }");
+    checkObjectArgument(options, "options", ["expiresInMs", "purpose"]);
     const expiresInMs = this.checkExpiresInMs(options.expiresInMs);
     const purpose = checkPurpose(options.purpose);
     const now = this.clock.now();
