@@ -111,12 +111,9 @@ export class OAuthTokenEndpoint {
   }
 
   async refresh(refreshToken: string, context: RefreshContext): Promise<RefreshedToken> {
-    const response = await this.send(refreshToken, context);
-    if (response.status >= 500 || response.status === 429) {
-      await response.body?.cancel();
-      // A 5xx may come after the SCM committed the rotation.
-      throw new TransientScmError(response.status, `HTTP ${response.status}`, response.status !== 429, retryAfterMs(response, context.now));
-    }
+    const additionalParameters: Record<string, string> = {};
+    if (this.redirectUri) additionalParameters.redirect_uri = this.redirectUri;
+    const response = await this.call(context, (common) => oauth.refreshTokenGrantRequest(this.as, this.client, this.auth, refreshToken, { additionalParameters, ...common }));
     if (this.quirks.errorsInHttp200 && response.status === 200) await this.rejectErrorBodyIn200(response);
     let json: oauth.TokenEndpointResponse;
     try {
@@ -151,19 +148,7 @@ export class OAuthTokenEndpoint {
       if (e instanceof oauth.AuthorizationResponseError) throw new AuthorizationDeniedError(this.host, e.error);
       throw new ScmResponseError(this.host, 0, `the authorization callback is not valid: ${sanitize(e instanceof Error ? e.message : String(e))}`);
     }
-    let response: Response;
-    try {
-      response = await oauth.authorizationCodeGrantRequest(this.as, this.client, this.auth, params, request.redirectUri, request.codeVerifier, {
-        signal: AbortSignal.timeout(context.timeoutMs),
-        [oauth.allowInsecureRequests]: this.insecure,
-      });
-    } catch (e) {
-      throw new TransientScmError(undefined, describeNetworkError(e), true);
-    }
-    if (response.status >= 500 || response.status === 429) {
-      await response.body?.cancel();
-      throw new TransientScmError(response.status, `HTTP ${response.status}`, response.status !== 429, retryAfterMs(response, context.now));
-    }
+    const response = await this.call(context, (common) => oauth.authorizationCodeGrantRequest(this.as, this.client, this.auth, params, request.redirectUri, request.codeVerifier, common));
     if (this.quirks.errorsInHttp200 && response.status === 200) await this.rejectErrorBodyIn200(response, CODE_REJECTED);
     let json: oauth.TokenEndpointResponse;
     try {
@@ -185,20 +170,7 @@ export class OAuthTokenEndpoint {
     if (tokens.refreshToken !== undefined) list.push([tokens.refreshToken, "refresh_token"]);
     list.push([tokens.accessToken, "access_token"]);
     for (const [token, hint] of list) {
-      let response: Response;
-      try {
-        response = await oauth.revocationRequest(this.as, this.client, this.auth, token, {
-          additionalParameters: { token_type_hint: hint },
-          signal: AbortSignal.timeout(context.timeoutMs),
-          [oauth.allowInsecureRequests]: this.insecure,
-        });
-      } catch (e) {
-        throw new TransientScmError(undefined, describeNetworkError(e), true);
-      }
-      if (response.status >= 500 || response.status === 429) {
-        await response.body?.cancel();
-        throw new TransientScmError(response.status, `HTTP ${response.status}`, true, retryAfterMs(response, context.now));
-      }
+      const response = await this.call(context, (common) => oauth.revocationRequest(this.as, this.client, this.auth, token, { additionalParameters: { token_type_hint: hint }, ...common }));
       try {
         await oauth.processRevocationResponse(response);
       } catch (e) {
@@ -216,20 +188,25 @@ export class OAuthTokenEndpoint {
     return url;
   }
 
-  private async send(refreshToken: string, context: RefreshContext): Promise<Response> {
-    const additionalParameters: Record<string, string> = {};
-    if (this.redirectUri) additionalParameters.redirect_uri = this.redirectUri;
+  /**
+   * Sends one request to the SCM (`request` gets the timeout signal and the http switch). A network
+   * failure, a 5xx or a 429 becomes a TransientScmError; any other response is the caller's to read.
+   */
+  private async call(context: RefreshContext, request: (common: { signal: AbortSignal; [oauth.allowInsecureRequests]: boolean }) => Promise<Response>): Promise<Response> {
+    let response: Response;
     try {
-      return await oauth.refreshTokenGrantRequest(this.as, this.client, this.auth, refreshToken, {
-        additionalParameters,
-        signal: AbortSignal.timeout(context.timeoutMs),
-        [oauth.allowInsecureRequests]: this.insecure,
-      });
+      response = await request({ signal: AbortSignal.timeout(context.timeoutMs), [oauth.allowInsecureRequests]: this.insecure });
     } catch (e) {
       const detail = describeNetworkError(e);
       // A timeout or reset after the request was sent is ambiguous; a refused connection is not.
       throw new TransientScmError(undefined, detail, !/ECONNREFUSED|ENOTFOUND|EAI_AGAIN/.test(detail));
     }
+    if (response.status >= 500 || response.status === 429) {
+      await response.body?.cancel();
+      // A 5xx may come after the SCM committed (a rotation, a code exchange); a 429 did nothing.
+      throw new TransientScmError(response.status, `HTTP ${response.status}`, response.status !== 429, retryAfterMs(response, context.now));
+    }
+    return response;
   }
 
   private async rejectErrorBodyIn200(response: Response, rejected?: readonly RejectedRefreshTokenError[]): Promise<void> {
