@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { expect } from "chai";
 import { cli, newKey } from "./cli-harness";
+import { TS_CHILD_EXEC_ARGV } from "../support/child-process";
 
 const COMMANDS = [["migrate"], ["migrate", "run"], ["migrate", "revert"], ["migrate", "show"], ["reap"], ["rotate-keys"], ["inspect"], ["demo"], ["simulate"]];
 
@@ -175,7 +176,7 @@ describe("scm-token-service (command line): help and usage errors", () => {
   describe("as a real process", () => {
     const main = resolve(__dirname, "../../src/cli/main.ts");
     const node = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-      promisify(execFile)(process.execPath, ["-r", "ts-node/register/transpile-only", main, ...args], { cwd: resolve(__dirname, "../.."), env: { ...process.env, DATABASE_URL: "", ...env } }).then(
+      promisify(execFile)(process.execPath, [...TS_CHILD_EXEC_ARGV, main, ...args], { cwd: resolve(__dirname, "../.."), env: { ...process.env, DATABASE_URL: "", ...env } }).then(
         ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
         (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
       );

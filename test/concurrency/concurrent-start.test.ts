@@ -4,6 +4,7 @@ import { expect } from "chai";
 import { scmTokenServiceMigrations } from "../../migrations";
 import { RUN_DATABASE, adminQuery, createDatabaseSql, dropDatabaseSql, queryDatabase, serverKinds, serverUrl } from "../support/databases";
 import type { FromStarter } from "./start-worker";
+import { TS_CHILD_EXEC_ARGV } from "../support/child-process";
 
 /**
  * Replicas of a deployment start at the same moment against a database nobody migrated yet. Each
@@ -25,7 +26,7 @@ interface Starter {
 function forkStarter(databaseUrl: string): Starter {
   const child = fork(WORKER, [], {
     cwd: REPO_ROOT,
-    execArgv: ["-r", "reflect-metadata", "-r", "ts-node/register/transpile-only"],
+    execArgv: TS_CHILD_EXEC_ARGV,
     env: { ...process.env, START_DATABASE_URL: databaseUrl },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });

@@ -3,7 +3,7 @@
  * production deployment would run it (real system clock, its own connection pool, its own in-process
  * single-flight). Driven by the mocha process over IPC; see protocol.ts.
  *
- * Started by replicas.ts with `fork(…, { execArgv: ["-r", "reflect-metadata", "-r", "ts-node/register/transpile-only"] })`.
+ * Started by replicas.ts with `fork(…, { execArgv: TS_CHILD_EXEC_ARGV })` (test/support/child-process.ts).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createTokenService } from "../../src/create-token-service";

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join, resolve } from "node:path";
 import { KEY_ENV, type CallResult, type CallSpec, type FromReplica, type ReplicaConfig, type ToReplica } from "./protocol";
+import { TS_CHILD_EXEC_ARGV } from "../support/child-process";
 
 /**
  * Parent side of the replica protocol (protocol.ts): starts replica processes, talks to them, and
@@ -9,7 +10,7 @@ import { KEY_ENV, type CallResult, type CallSpec, type FromReplica, type Replica
 
 const WORKER = join(__dirname, "replica-worker.ts");
 const REPO_ROOT = resolve(__dirname, "..", "..");
-const EXEC_ARGV = ["-r", "reflect-metadata", "-r", "ts-node/register/transpile-only"];
+const EXEC_ARGV = TS_CHILD_EXEC_ARGV;
 
 const everyChild = new Set<ChildProcess>();
 process.once("exit", () => {

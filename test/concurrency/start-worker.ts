@@ -4,7 +4,7 @@
  * mocha process over IPC; the process itself writes nothing to stdout or stderr, so anything the
  * test finds there came from the library or its dependencies.
  *
- * Started with `fork(…, { execArgv: ["-r", "reflect-metadata", "-r", "ts-node/register/transpile-only"] })`.
+ * Started with `fork(…, { execArgv: TS_CHILD_EXEC_ARGV })` (test/support/child-process.ts).
  */
 import { createTokenService } from "../../src/create-token-service";
 import { TokenServiceError } from "../../src/errors";

@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { join, resolve } from "node:path";
 import type { FromWorker, ToWorker, WorkerConfig, WorkerResult } from "./conformance-worker";
+import { TS_CHILD_EXEC_ARGV } from "../support/child-process";
 
 /** Parent side of conformance-worker.ts: forks the processes and makes sure none outlives the run. */
 
@@ -31,7 +32,7 @@ export class Worker {
   static async start(): Promise<Worker> {
     const child = fork(WORKER, [], {
       cwd: resolve(__dirname, "..", ".."),
-      execArgv: ["-r", "reflect-metadata", "-r", "ts-node/register/transpile-only"],
+      execArgv: TS_CHILD_EXEC_ARGV,
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
     const worker = new Worker(child);

@@ -24,7 +24,7 @@ export const RUN_DATABASE = `scm_token_test_${process.pid}_${randomBytes(3).toSt
 const KINDS: readonly DbKind[] = ["sqljs", "mariadb", "postgres"];
 
 export function dbKinds(): DbKind[] {
-  const raw = process.env.DB_KINDS ?? "sqljs,mariadb";
+  const raw = process.env.DB_KINDS ?? "sqljs,mariadb,postgres";
   return raw.split(",").map((s) => s.trim()).filter((s): s is DbKind => (KINDS as readonly string[]).includes(s));
 }
 

@@ -26,7 +26,7 @@ export class RealGit {
   constructor() {
     writeFileSync(join(this.dir, ".keep"), "");
     // Like ts-node/register/transpile-only, with a transpile cache shared by the helper's processes (see the file).
-    const register = join(__dirname, "transpile-cache.js");
+    const register = join(__dirname, "..", "..", "support", "transpile-cache.js");
     writeFileSync(
       this.helperScript,
       [
