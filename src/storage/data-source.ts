@@ -72,14 +72,17 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
   if (!type) throw new ConfigurationError(`databaseUrl scheme "${parsed.protocol}" is not supported; use mysql:, mariadb:, postgres:, postgresql: or sqljs:`);
   const database = decodeUrlPart(parsed.pathname.replace(/^\//, ""), "database name");
   if (!database) throw new ConfigurationError("databaseUrl names no database: add it as the path, e.g. mysql://root@127.0.0.1:3306/tokens");
+  const server = {
+    host: parsed.hostname,
+    username: decodeUrlPart(parsed.username, "user name"),
+    password: decodeUrlPart(parsed.password, "password"),
+    database,
+  };
   if (type === "postgres") {
     return {
       type,
-      host: parsed.hostname,
+      ...server,
       port: parsed.port ? Number(parsed.port) : 5432,
-      username: decodeUrlPart(parsed.username, "user name"),
-      password: decodeUrlPart(parsed.password, "password"),
-      database,
       // No time-zone setting needed: the date columns are timestamp without time zone holding UTC (postgres-dialect.ts).
       poolSize: extra.poolSize ?? 10,
       applicationName: "scm-token-service",
@@ -88,11 +91,8 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
   }
   return {
     type,
-    host: parsed.hostname,
+    ...server,
     port: parsed.port ? Number(parsed.port) : 3306,
-    username: decodeUrlPart(parsed.username, "user name"),
-    password: decodeUrlPart(parsed.password, "password"),
-    database,
     // Store and compare UTC; with the default (local) zone other clients see shifted times.
     timezone: "Z",
     extra: { connectionLimit: extra.poolSize ?? 10 },
