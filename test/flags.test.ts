@@ -1,11 +1,12 @@
 import { expect } from "chai";
-import { basicLogger, init, type LDClient } from "@launchdarkly/node-server-sdk";
-import { TestData } from "@launchdarkly/node-server-sdk/integrations";
+import type { LDClient } from "@launchdarkly/node-server-sdk";
+import type { TestData } from "@launchdarkly/node-server-sdk/integrations";
 import { DEFAULT_FLAGS, resolveFlags } from "../src/flags/feature-flags";
 import { LaunchDarklyFeatureFlags } from "../src/flags/launchdarkly-feature-flags";
 import { StaticFeatureFlags } from "../src/flags/static-feature-flags";
 import { RecordingLogger } from "../src/testing/recording-logger";
 import { serviceOn, uniqueUser } from "./support/service-fixture";
+import { offlineLaunchDarkly } from "./support/offline-launchdarkly";
 
 describe("feature flags", () => {
   describe("resolveFlags (validation)", () => {
@@ -44,9 +45,7 @@ describe("feature flags", () => {
     let client: LDClient;
     let td: TestData;
     beforeEach(async () => {
-      td = new TestData();
-      client = init("sdk-key-not-used", { updateProcessor: td.getFactory(), sendEvents: false, diagnosticOptOut: true, logger: basicLogger({ level: "none" }) });
-      await client.waitForInitialization({ timeout: 5 });
+      ({ client, td } = await offlineLaunchDarkly());
     });
     afterEach(() => client.close());
 
