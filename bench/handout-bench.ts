@@ -32,7 +32,7 @@ import { checkBaselineStatements } from "./lib/sql-capture";
 import { renderTable } from "./lib/table";
 
 /** Bulk users 0 … WARM_USERS-1 are the must-write cell's (library even, baseline odd); the rest the cold cell's. */
-const WARM_USERS = 80_000;
+const WARM_USERS = 160_000;
 
 async function main(): Promise<void> {
   const started = performance.now();
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
           await fixture.pool.query("SELECT COUNT(*), SUM(LENGTH(accessToken)) FROM scm_token_entry WHERE userId >= ? AND userId < ?", [bulkUserId(0), bulkUserId(WARM_USERS)]);
           const even = shuffledRange(0, WARM_USERS / 2, 1).map((k) => 2 * k);
           const odd = shuffledRange(0, WARM_USERS / 2, 2).map((k) => 2 * k + 1);
-          await cell({ name: "must-write (first hand-out of each user)", kind: "must-write", users: "80k", concurrency: 16, library: fixture.libraryOp(eachOnce(even, bulkUserId)), baseline: fixture.baselineOp(eachOnce(odd, bulkUserId)) });
+          await cell({ name: "must-write (first hand-out of each user)", kind: "must-write", users: `${WARM_USERS / 2000}k`, concurrency: 16, library: fixture.libraryOp(eachOnce(even, bulkUserId)), baseline: fixture.baselineOp(eachOnce(odd, bulkUserId)) });
         }
         if (sections.has("cold")) {
           const cold = shuffledRange(WARM_USERS, entries, 3);

@@ -29,7 +29,11 @@ export function roundRobin(users: readonly string[]): () => string {
 /** Each user of `order` once (wraps around only if the list runs out: the caller sizes it). */
 export function eachOnce(order: ArrayLike<number>, idOf: (k: number) => string): () => string {
   let i = 0;
-  return () => idOf(order[i++ % order.length]);
+  return () => {
+    // Wrapping around would turn first hand-outs into repeated (write-free) ones and flatter the cell.
+    if (i >= order.length) throw new Error(`bench: all ${order.length} users of this cell were handed out once; seed more (--entries) or shorten the cell`);
+    return idOf(order[i++]);
+  };
 }
 
 /**
