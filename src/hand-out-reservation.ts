@@ -2,15 +2,34 @@
  * How long a non-releasable hand-out reserves the token, and when a hand-out needs no write at all.
  * Pure functions (epoch milliseconds), shared by the service and the simulation.
  *
+ * A token version is held by two kinds of hand-outs, and the reservation a refresh must respect is
+ * the later of the two: non-releasable hand-outs raise the entry's `reservedUntilDate` and
+ * `pinnedUntilDate`; releasable ones each insert a hold (a row of scm_token_hold: version, until),
+ * which their release deletes. Neither touches the other's record.
+ *
  * Why a write-free hand-out is safe: a non-releasable hand-out raises `pinnedUntilDate` of the
- * token's version, and nothing lowers it while that version is stored — a release recomputes the
- * reservation as max(pinned, live holds), a refresh that must not break holders needs the
- * reservation to have ended (its lease is taken by a conditional UPDATE that checks it), a drain
- * waits for it. So when the row read says "version v is pinned until P ≥ now + lifetime", that read
- * is the hand-out's commit point: any later refresh of v respects P, and storing a new token
- * (storeToken) after the read is ordered after the hand-out, exactly as if a reserve UPDATE had won
- * just before it. Only a refresh that explicitly breaks reservations (drain off, or ifHeld: "break")
- * can revoke the token earlier — it breaks written reservations the same way, and is counted.
+ * token's version, and nothing lowers it while that version is stored — a release only deletes its
+ * hold, a refresh that must not break holders needs the reservation to have ended (its lease is
+ * taken by a conditional UPDATE that checks it), a drain waits for it. So when the row read says
+ * "version v is pinned until P ≥ now + lifetime", that read is the hand-out's commit point: any
+ * later refresh of v respects P, and storing a new token (storeToken) after the read is ordered
+ * after the hand-out, exactly as if a reserve UPDATE had won just before it. Only a refresh that
+ * explicitly breaks reservations (drain off, or ifHeld: "break") can revoke the token earlier — it
+ * breaks written reservations the same way, and is counted.
+ *
+ * Why a hold is safe without touching the entry row: each side writes, then reads the other's write.
+ * The hold is one INSERT … SELECT that reads the entry row with a shared row lock and inserts only
+ * if version v is still stored and no refresh lease is live. A refresh takes the lease with an
+ * UPDATE of that row (an exclusive lock) and, after that UPDATE has committed, reads the live holds
+ * of v in a new statement; if there is one, it gives the lease back and does not refresh. Either
+ * the insert locked the row first: the lease UPDATE waits until the insert has committed, and the
+ * later read sees the hold. Or the lease committed first: the insert's locking read sees the lease
+ * and inserts nothing (the hand-out re-reads and waits for the refresh). Both reads must see the
+ * latest committed state — hence the lock clause on MySQL/MariaDB (LOCK IN SHARE MODE; without it
+ * InnoDB at READ COMMITTED reads a snapshot) and PostgreSQL (FOR SHARE: it waits for a concurrent
+ * UPDATE and re-checks the row it committed); SQLite runs one statement at a time. Lease expiry is
+ * judged on each process's clock, as for every lease check: clocks must agree to well within the
+ * lease (default 60 s).
  */
 
 /**

@@ -24,6 +24,7 @@ export type RefreshOutcome =
   | { kind: "refreshed" }          // a new token is committed: re-read and hand it out
   | { kind: "changed" }            // the entry changed under us (a sibling refreshed, a hand-out reserved it): decide again
   | { kind: "waited_for_other"; waitedMs: number } // another process refreshed (or gave up): decide again
+  | { kind: "held" }               // a releasable hand-out holds the token (found under the lease, which was given back): decide again
   | { kind: "keep_current" };      // a non-forced refresh failed transiently; the current token still covers the request
 
 /** What the caller decided (from decide()). */
@@ -94,12 +95,31 @@ export class RefreshCoordinator {
       this.logger.warn({ host: entry.host, previousOwner: entry.refreshLeaseOwner }, "Took over an expired refresh lease; its holder may have died mid-refresh");
     }
     try {
+      if (await this.heldUnderLease(request, now)) return { kind: "held" };
       return await this.refreshUnderLease(request, lease, tookOverExpiredLease);
     } finally {
       // No-op when the commit already cleared the lease. A commit still retrying in the background
       // keeps it: the lease is what stops anyone else from refreshing with the rotated-away token.
       if (!this.committer.hasPending(owner)) await this.store.releaseLease(entry.id, owner).catch((e: unknown) => this.logger.warn({ host: entry.host, error: errorName(e) }, "Could not release the refresh lease; it expires by itself"));
     }
+  }
+
+  /**
+   * The refresher's half of the hold protocol (src/hand-out-reservation.ts): the lease UPDATE has
+   * committed, so no hold of this version can be inserted any more, and this read — a new statement
+   * — sees every hold that was. A live one (it ends after now, and before the token expires) means a
+   * releasable hand-out holds the token: the caller gives the lease back (finally in refreshOnce)
+   * and decides again. A refresh that breaks reservations on purpose ignores holds, as it ignores
+   * reservedUntilDate; a provider that does not revoke on refresh cannot break a holder.
+   */
+  private async heldUnderLease(request: RefreshRequest, now: Date): Promise<boolean> {
+    const { entry, provider } = request;
+    if (request.breaksReservation || !provider.requiresOpportunisticRefresh) return false;
+    if (entry.expiryDate && entry.expiryDate.getTime() <= now.getTime()) return false;
+    const holds = await this.store.liveHolds(entry.id, entry.version, now);
+    if (holds.count === 0) return false;
+    this.logger.debug({ host: entry.host, heldUntil: holds.latestUntil?.toISOString(), mode: request.mode }, "Refresh skipped: a releasable hand-out holds the token (its hold came before the lease)");
+    return true;
   }
 
   private async refreshUnderLease(request: RefreshRequest, lease: CommitLease, tookOverExpiredLease: boolean): Promise<RefreshOutcome> {

@@ -35,7 +35,8 @@ export interface GetTokenOptions {
   ifHeld?: "fail" | "break";
   /**
    * Make this hand-out releasable: call releaseReservation(token) when done (or use withToken), and
-   * the token may be refreshed as soon as nobody else holds it. Costs one more INSERT per hand-out.
+   * the token may be refreshed as soon as nobody else holds it. Costs one INSERT per hand-out (a
+   * hold) and one DELETE at release; the hand-out is never write-free.
    */
   releasable?: boolean;
 }
@@ -232,10 +233,8 @@ export class TokenService {
       throw new InvalidArgumentError("handOut", "this hand-out is not releasable: request it with { releasable: true } or use withToken()");
     }
     if (!isId(ref.holdId)) throw new InvalidArgumentError("handOut", "handOut.holdId is not a hold id this service issued; pass the Token returned by a releasable hand-out");
+    // The hold is the whole reservation of a releasable hand-out: deleting it is the release.
     if (!(await this.store.deleteHold(ref.holdId))) return false;
-    if (!(await this.store.recomputeReservation(ref.entryId, this.clock.now()))) {
-      this.logger.warn({ host: ref.host }, "Reservation not lowered after a release (contended); it ends by itself");
-    }
     this.metrics.released(ref.host);
     return true;
   }
@@ -333,6 +332,8 @@ export class TokenService {
     const startedMs = this.clock.now().getTime();
     let label: OpportunisticLabel = "false";
     let refreshed = false;
+    /** The version this call's refresh stored (its commit reserved it for this call). */
+    let refreshedVersion: number | undefined;
     let waited = false;
     let drained = false;
 
@@ -364,7 +365,7 @@ export class TokenService {
           return this.toToken(userId, host, entry, value, undefined);
         }
         const remainingWait = request.maxWaitMs - (now - startedMs);
-        let decision: Decision = decide(entry && toEntryState(entry), { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
+        let decision = await this.decideWithHolds(entry, { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
         if (refreshed && entry?.expiryDate && entry.expiryDate.getTime() > now && (decision.action === "refresh" || decision.action === "wait" || decision.action === "held")) {
           // Invariant 1's exception: this call just refreshed and the SCM's new token is still shorter
           // than the lifetime (the commit logged and counted it). Hand it out; refreshing again would loop.
@@ -392,7 +393,7 @@ export class TokenService {
             round--;
             continue;
           case "reuse": {
-            const outcome = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, !decision.extendReservation, refreshWindowMs);
+            const outcome = await this.reserveAndHandOut(userId, host, entry!, now, { lifetimeMs: request.lifetimeMs, releasable, refreshWindowMs, ownRefresh: entry!.version === refreshedVersion });
             waited ||= outcome.waitedForLease;
             if (!outcome.token) continue;
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
@@ -407,14 +408,17 @@ export class TokenService {
               lifetimeMs: request.lifetimeMs,
               mode: decision.label === "true" ? "opportunistic" : entry!.drainingSince ? "drained" : "forced",
             });
-            if (outcome.kind === "refreshed") refreshed = true;
+            if (outcome.kind === "refreshed") {
+              refreshed = true;
+              refreshedVersion = entry!.version + 1;
+            }
             if (outcome.kind === "waited_for_other") {
               waited = true;
               this.metrics.waited(host, "lease", outcome.waitedMs / 1000);
             }
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
-              const kept = await this.reserveAndHandOut(userId, host, entry!, now, request.lifetimeMs, releasable, false, refreshWindowMs);
+              const kept = await this.reserveAndHandOut(userId, host, entry!, now, { lifetimeMs: request.lifetimeMs, releasable, refreshWindowMs, ownRefresh: false });
               waited ||= kept.waitedForLease;
               if (!kept.token) continue;
               label = "false";
@@ -432,6 +436,21 @@ export class TokenService {
     } finally {
       if (drained) this.metrics.waited(host, "drain", (this.clock.now().getTime() - startedMs) / 1000);
     }
+  }
+
+  /**
+   * decide() on the effective reservation: the entry's reservedUntilDate (non-releasable hand-outs)
+   * and the latest live hold (releasable ones). The holds are read only when they can change the
+   * outcome — when decide() on the row alone would refresh, wait or fail, or while the entry drains
+   * (a hand-out joins a drain only within the reservation) — so a hand-out that reuses the token
+   * stays one SELECT (plus its own write). More reservation never turns a reuse into anything else.
+   */
+  private async decideWithHolds(entry: StoredEntry | undefined, request: HandOutRequest, nowMs: number, policy: RefreshPolicy, traits: { revokesOnRefresh: boolean }): Promise<Decision> {
+    const decision = decide(entry && toEntryState(entry), request, nowMs, policy, traits);
+    if (!entry || !traits.revokesOnRefresh) return decision;
+    if (decision.action !== "refresh" && decision.action !== "wait" && decision.action !== "held" && !entry.drainingSince) return decision;
+    const holds = await this.store.liveHolds(entry.id, entry.version, new Date(nowMs));
+    return decide(toEntryState(entry, holds.latestUntil), request, nowMs, policy, traits);
   }
 
   /**
@@ -458,47 +477,63 @@ export class TokenService {
 
   /**
    * Records this hand-out (a hold if releasable, else a pinned reservation) and hands the token out.
-   * `withinCurrent`: during a drain, a hand-out that fits inside the current reservation is recorded
-   * without raising it. No token when the entry changed under us and the caller must decide again —
-   * after waiting (bounded) if another process holds the refresh lease.
+   * No token when the entry changed under us and the caller must decide again — after waiting
+   * (bounded) if another process holds the refresh lease.
    *
    * The token is decrypted first: a token that does not decrypt throws DecryptionError before any
    * hold or reservation is written, so a failed hand-out never keeps the token from being refreshed.
    *
-   * Write-free: a non-releasable hand-out that the version's pinned reservation already covers
-   * (src/hand-out-reservation.ts says why that is safe) writes nothing. One that must write pins the
-   * token a little longer than asked (the slack), so that the next hand-outs are write-free.
+   * During a drain (the entry was read draining) the write drops its drain guard: decide() has let
+   * this hand-out join, normally only within the effective reservation it read (see
+   * docs/how-it-works.md, "Drain"), so the drain ends no later than the reservation it found.
    */
-  private async reserveAndHandOut(
-    userId: string,
-    host: string,
-    entry: StoredEntry,
-    nowMs: number,
-    lifetimeMs: number,
-    releasable: boolean,
-    withinCurrent: boolean,
-    refreshWindowMs: number | undefined,
-  ): Promise<{ token?: Token; waitedForLease: boolean }> {
+  private async reserveAndHandOut(userId: string, host: string, entry: StoredEntry, nowMs: number, how: RecordOptions): Promise<{ token?: Token; waitedForLease: boolean }> {
+    const { lifetimeMs } = how;
     const value = this.decryptAccess(userId, host, entry);
-    const neededMs = nowMs + lifetimeMs;
-    const state = toReservationState(entry);
-    if (!releasable && coveredWithoutWrite(state, nowMs, lifetimeMs)) {
-      this.metrics.writeFreeHandOut(host);
-      return { token: this.toToken(userId, host, entry, value, new Date(Math.max(neededMs, entry.reservedUntilDate?.getTime() ?? 0))), waitedForLease: false };
+    const recorded = how.releasable ? await this.recordHold(entry, nowMs, lifetimeMs, how.ownRefresh) : await this.recordPin(entry, nowMs, lifetimeMs, how.refreshWindowMs);
+    if (recorded) {
+      // The caller's own promise (now + lifetime) or the longer pinned reservation it joined; not the slack.
+      const reservedUntil = new Date(Math.max(nowMs + lifetimeMs, entry.reservedUntilDate?.getTime() ?? 0));
+      return { token: this.toToken(userId, host, entry, value, reservedUntil, recorded.holdId), waitedForLease: false };
     }
-    // Releasable hand-outs reserve exactly their lifetime: their hold is written anyway, and a release gives it back.
-    const until = new Date(releasable || withinCurrent ? neededMs : reservationEndMs(nowMs, lifetimeMs, state, refreshWindowMs));
-    // The hold is written before the reservation, so a concurrent release's recomputation sees it.
-    const holdId = releasable ? await this.store.addHold(entry.id, entry.version, until) : undefined;
-    if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pinned: !releasable, withinCurrent })) {
-      // The caller's own promise (now + lifetime) or the longer reservation it joined; not the slack.
-      const reservedUntil = new Date(Math.max(neededMs, entry.reservedUntilDate?.getTime() ?? 0));
-      return { token: this.toToken(userId, host, entry, value, reservedUntil, holdId), waitedForLease: false };
-    }
-    if (holdId) await this.store.deleteHold(holdId);
     const waitedMs = await this.coordinator.waitWhileLeased(entry);
     if (waitedMs > 0) this.metrics.waited(entry.host, "lease", waitedMs / 1000);
     return { waitedForLease: waitedMs > 0 };
+  }
+
+  /**
+   * A releasable hand-out: one INSERT … SELECT of a hold of exactly its lifetime, which a release
+   * deletes. The entry row is not written (src/hand-out-reservation.ts says why that is safe).
+   *
+   * `ownRefresh`: this call refreshed this version, and the refresh's commit reserved it for this
+   * call on the entry row (so that nobody refreshed it again before this hand-out was recorded). A
+   * release could not give that back: once the hold is in, it is ended (one more UPDATE, on this
+   * rare path only).
+   */
+  private async recordHold(entry: StoredEntry, nowMs: number, lifetimeMs: number, ownRefresh: boolean): Promise<{ holdId: string } | undefined> {
+    const holdId = await this.store.insertHold(entry.id, entry.version, new Date(nowMs + lifetimeMs), new Date(nowMs), { duringDrain: entry.drainingSince !== undefined });
+    if (holdId === undefined) return undefined;
+    if (ownRefresh) {
+      await this.store
+        .endRefreshReservation(entry.id, entry.version)
+        .catch((e: unknown) => this.logger.warn({ host: entry.host, error: e instanceof Error ? e.name : typeof e }, "Could not end the refresh's reservation after recording the hold; it ends by itself"));
+    }
+    return { holdId };
+  }
+
+  /**
+   * A non-releasable hand-out. Write-free when the version's pin already covers it
+   * (src/hand-out-reservation.ts says why that is safe); else one conditional UPDATE that pins the
+   * token a little longer than asked (the slack), so that the next hand-outs are write-free.
+   */
+  private async recordPin(entry: StoredEntry, nowMs: number, lifetimeMs: number, refreshWindowMs: number | undefined): Promise<{ holdId?: undefined } | undefined> {
+    const state = toReservationState(entry);
+    if (coveredWithoutWrite(state, nowMs, lifetimeMs)) {
+      this.metrics.writeFreeHandOut(entry.host);
+      return {};
+    }
+    const until = new Date(reservationEndMs(nowMs, lifetimeMs, state, refreshWindowMs));
+    return (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { duringDrain: state.draining })) ? {} : undefined;
   }
 
   private checkScopes(entry: StoredEntry, requested: string[], host: string): void {
@@ -546,6 +581,16 @@ export class TokenService {
   }
 }
 
+/** How reserveAndHandOut records a hand-out. */
+interface RecordOptions {
+  lifetimeMs: number;
+  releasable: boolean;
+  /** The horizon when opportunistic refresh is on (see reservationEndMs). */
+  refreshWindowMs: number | undefined;
+  /** This call's own refresh stored the entry's version (see recordHold). */
+  ownRefresh: boolean;
+}
+
 /** reapExpired rests this many times as long as each batch took, at most REAP_MAX_PAUSE_MS. */
 const REAP_PAUSE_FACTOR = 2;
 const REAP_MAX_PAUSE_MS = 1_000;
@@ -568,10 +613,17 @@ function toReservationState(entry: StoredEntry): ReservationState {
   };
 }
 
-function toEntryState(entry: StoredEntry): EntryState {
+/**
+ * What decide() sees. The reservation is the entry's reservedUntilDate (non-releasable hand-outs,
+ * and the requester of the last refresh) or, when given, the later end of the live holds. (Rows
+ * written before holds became the releasable reservation may carry a reservedUntilDate raised by
+ * releasable hand-outs; it ends by itself.)
+ */
+function toEntryState(entry: StoredEntry, latestHold?: Date): EntryState {
+  const reserved = Math.max(entry.reservedUntilDate?.getTime() ?? 0, latestHold?.getTime() ?? 0);
   return {
     expiresAtMs: entry.expiryDate?.getTime(),
-    reservedUntilMs: entry.reservedUntilDate?.getTime(),
+    reservedUntilMs: reserved > 0 ? reserved : undefined,
     refreshable: entry.refreshTokenCiphertext !== undefined,
     draining: entry.drainingSince !== undefined,
   };

@@ -17,10 +17,11 @@ import { postgresErrorCode, isTransientPostgresCode, redactPostgresMessage } fro
  * - Affected rows: `rowCount` of an UPDATE counts every row the WHERE matched, also when the new
  *   values equal the old ones — the same "matched rows" the stores get from mysql2 (CLIENT_FOUND_ROWS)
  *   and SQLite.
- * - The conditional reserve, lease and commit (compare-and-set on `version` / `reservationSeq`): under
- *   READ COMMITTED, an UPDATE that waited for a concurrent writer of the same row re-evaluates its
- *   WHERE on the row that writer committed and updates nothing if it no longer matches. So exactly one
- *   of two racing compare-and-sets wins, as on InnoDB.
+ * - The conditional reserve, lease and commit (compare-and-set on `version`): under READ COMMITTED, an
+ *   UPDATE that waited for a concurrent writer of the same row re-evaluates its WHERE on the row that
+ *   writer committed and updates nothing if it no longer matches. So exactly one of two racing
+ *   compare-and-sets wins, as on InnoDB. The hold insert's `FOR SHARE` read (token-store.ts) waits and
+ *   re-checks the same way.
  * - Dates: the columns are `timestamp(3) without time zone` holding UTC (the migrations' "datetime"
  *   on MySQL). Written as the stores' UTC strings, compared as timestamps, and read back as text
  *   (see TIMESTAMP_AS_TEXT) so neither the session's TimeZone nor the Node process's zone shifts them.

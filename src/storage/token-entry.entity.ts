@@ -46,14 +46,19 @@ export class TokenEntry {
   @Column({ type: Date, precision: 3, nullable: true })
   expiryDate!: Date | null;
 
+  /**
+   * Until when non-releasable hand-outs (and the requester of the last refresh) hold the token;
+   * releasable hand-outs are rows of scm_token_hold. Older library versions also raised it for
+   * releasable hand-outs: such a value ends by itself.
+   */
   @Column({ type: Date, precision: 3, nullable: true })
   reservedUntilDate!: Date | null;
 
-  /** The latest end of the non-releasable hand-outs; a release never lowers reservedUntilDate below it. */
+  /** The latest end of the non-releasable hand-outs (write-free hand-outs rely on it; nothing lowers it while the version is stored). */
   @Column({ type: Date, precision: 3, nullable: true })
   pinnedUntilDate!: Date | null;
 
-  /** Bumped by every hand-out that reserves; a release recomputes reservedUntilDate by compare-and-set on it. */
+  /** Bumped by every write of a non-releasable reservation: a count for diagnostics (inspect shows it). */
   @Column({ type: "integer", default: 0 })
   reservationSeq!: number;
 

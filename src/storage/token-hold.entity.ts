@@ -1,8 +1,12 @@
 import { Column, Entity, Index, PrimaryColumn } from "typeorm";
 
 /**
- * A releasable hand-out: the token version it holds and until when. The entry's
- * reservedUntilDate is kept at the maximum of its live holds and its pinned (non-releasable) hand-outs.
+ * A releasable hand-out: the token version it holds and until when. The holds are the whole record
+ * of releasable hand-outs — the entry row is not written for them, and a release deletes the hold —
+ * so a token version is reserved until the later of the entry's reservedUntilDate (non-releasable
+ * hand-outs) and its live holds' heldUntil (see src/hand-out-reservation.ts for the protocol that
+ * keeps a refresh from missing a hold). Entries written by versions before this one may carry a
+ * reservedUntilDate that releasable hand-outs raised: it ends by itself.
  *
  * Identifier columns (every varchar) compare byte for byte: on MySQL/MariaDB the migration
  * BinaryIdentifierCollation gives them a binary NO PAD collation (utf8mb4_nopad_bin on MariaDB,

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { DataSource } from "typeorm";
+import { ConfigurationError } from "../errors";
 import { SqlRunner } from "./sql-runner";
 import { fromSqlDate, toSqlDate, toSqlDateOrNull } from "./sql-values";
 
@@ -42,17 +43,20 @@ export interface StoredEntry extends NewTokenValues {
 /**
  * All SQL of the library. Every write that matters is one conditional statement whose
  * affected-row count tells the caller whether it won, so no row lock is held across HTTP and no
- * transaction spans more than one statement. Works on MySQL, MariaDB, TiDB/Vitess-style MySQL and
- * SQLite: plain `?` placeholders, CASE instead of GREATEST, dates as comparable UTC strings.
- * (mysql2's default CLIENT_FOUND_ROWS makes affected = matched rows, as SQLite does.)
+ * transaction spans more than one statement. Works on MySQL, MariaDB, PostgreSQL and SQLite: plain
+ * `?` placeholders, CASE instead of GREATEST, dates as comparable UTC strings. (mysql2's default
+ * CLIENT_FOUND_ROWS makes affected = matched rows, as SQLite does.) The one dialect-specific word is
+ * the shared row lock of insertHold (see shareLockClause).
  */
 export class TokenStore {
   private readonly sql: SqlRunner;
+  private readonly shareLock: string;
 
   /** `statementTimeoutMs`: every statement's deadline (see TokenServiceOptions.statementTimeoutMs). */
   constructor(dataSource: DataSource, options: { statementTimeoutMs?: number } = {}) {
     // The hot path (find + reserve on every hand-out) skips TypeORM's per-statement QueryRunner machinery.
     this.sql = new SqlRunner(dataSource, { direct: true, statementTimeoutMs: options.statementTimeoutMs });
+    this.shareLock = shareLockClause(dataSource.options.type);
   }
 
   /** The hot-path read: one lookup on the unique (userId, host) index. */
@@ -97,48 +101,45 @@ export class TokenStore {
   }
 
   /**
-   * Reserves the token the caller read (`version`) until `until`, if no refresh lease is live.
-   * Normally raises reservedUntilDate — never lowers it — and only while no drain is under way. During
-   * a drain a hand-out that fits `withinCurrent` reservation leaves reservedUntilDate alone (raising it
-   * would delay the drained refresh) and requires that it still covers `until`. A non-releasable
-   * hand-out (`pinned`) also raises pinnedUntilDate, below which a release never lowers the
-   * reservation. Every reservation bumps reservationSeq, so a concurrent release's recomputation
-   * notices it. Returns false when the caller must re-read (the token changed, a refresh started, a
-   * drain began, or the reservation shrank).
+   * Pins the token the caller read (`version`) for a non-releasable hand-out: raises
+   * reservedUntilDate and pinnedUntilDate to `until` — never lowers them — if no refresh lease is
+   * live and, unless `duringDrain`, no drain is under way. Nothing lowers either while the version
+   * is stored (releases only delete holds), which is what makes write-free hand-outs safe
+   * (hand-out-reservation.ts). `duringDrain`: the caller read the entry draining and decide() let it
+   * join (docs/how-it-works.md); the statement then drops the drain guard. Bumps reservationSeq (a
+   * count of reservation writes: inspect shows it). Returns false when the caller must re-read (the
+   * token changed, a refresh started, a drain began).
    */
-  async reserve(id: string, version: number, until: Date, now: Date, mode: { pinned: boolean; withinCurrent: boolean }): Promise<boolean> {
+  async reserve(id: string, version: number, until: Date, now: Date, mode: { duringDrain: boolean }): Promise<boolean> {
     const u = toSqlDate(until);
     const raise = (column: string) => `${column} = CASE WHEN ${column} IS NULL OR ${column} < ? THEN ? ELSE ${column} END`;
-    const sets: string[] = [];
-    const params: unknown[] = [];
-    if (!mode.withinCurrent) {
-      sets.push(raise("reservedUntilDate"));
-      params.push(u, u);
-    }
-    if (mode.pinned) {
-      sets.push(raise("pinnedUntilDate"));
-      params.push(u, u);
-    }
-    sets.push("reservationSeq = reservationSeq + 1");
-    const guard = mode.withinCurrent ? "reservedUntilDate >= ?" : "drainingSince IS NULL";
-    if (mode.withinCurrent) params.push(id, version, u, toSqlDate(now));
-    else params.push(id, version, toSqlDate(now));
+    const drainGuard = mode.duringDrain ? "" : " AND drainingSince IS NULL";
     const affected = await this.execute(
-      `UPDATE ${TABLE} SET ${sets.join(", ")}
-       WHERE id = ? AND version = ? AND ${guard} AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
-      params,
+      `UPDATE ${TABLE} SET ${raise("reservedUntilDate")}, ${raise("pinnedUntilDate")}, reservationSeq = reservationSeq + 1
+       WHERE id = ? AND version = ?${drainGuard} AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
+      [u, u, u, u, id, version, toSqlDate(now)],
     );
     return affected > 0;
   }
 
-  /** Records a releasable hand-out of `version` until `until`; returns its id. Written before reserve(). */
-  async addHold(entryId: string, version: number, until: Date): Promise<string> {
+  /**
+   * Records a releasable hand-out of `version` until `until`, in one statement: the hold is inserted
+   * only if the entry still holds `version`, no refresh lease is live and (unless `duringDrain`, see
+   * reserve) no drain is under way. The entry row is read with a shared row lock, so a refresh lease
+   * taken concurrently either waits for this insert to commit (and its holder then sees the hold) or
+   * committed first (and this insert sees it and inserts nothing): the argument is in
+   * hand-out-reservation.ts. Returns the hold's id, or undefined when nothing was inserted (re-read).
+   */
+  async insertHold(entryId: string, version: number, until: Date, now: Date, mode: { duringDrain: boolean }): Promise<string | undefined> {
     const id = randomUUID();
-    await this.execute(`INSERT INTO ${HOLDS} (id, entryId, version, heldUntil) VALUES (?, ?, ?, ?)`, [id, entryId, version, toSqlDate(until)]);
-    return id;
+    const inserted = await this.execute(insertHoldSql(this.shareLock, mode.duringDrain), [id, toSqlDate(until), entryId, version, toSqlDate(now)]);
+    return inserted > 0 ? id : undefined;
   }
 
-  /** The live (unreleased, unexpired) holds of the entry's current `version`: how many, and the latest end. */
+  /**
+   * The live (unreleased, unexpired) holds of the entry's `version`: how many, and the latest end.
+   * A plain read: it sees every hold committed before it started (see hand-out-reservation.ts).
+   */
   async liveHolds(entryId: string, version: number, now: Date): Promise<{ count: number; latestUntil?: Date }> {
     const rows = await this.sql.rows(
       "read holds",
@@ -148,37 +149,9 @@ export class TokenStore {
     return { count: Number(rows[0]?.n ?? 0), latestUntil: fromSqlDate(rows[0]?.latest) };
   }
 
-  /** Deletes a hold; true if it existed. */
+  /** Deletes a hold (a release: nothing else to update); true if it existed. */
   async deleteHold(holdId: string): Promise<boolean> {
     return (await this.execute(`DELETE FROM ${HOLDS} WHERE id = ?`, [holdId])) > 0;
-  }
-
-  /**
-   * After a release: sets reservedUntilDate to the maximum of the pinned hand-outs and the live
-   * holds of the current version, by compare-and-set on reservationSeq — a hand-out that reserved
-   * meanwhile makes the attempt fail and it is recomputed. Gives up (keeping the higher, safe value)
-   * after a few contended attempts.
-   */
-  async recomputeReservation(entryId: string, now: Date, attempts = 8): Promise<boolean> {
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      const rows = await this.sql.rows("read the reservation", `SELECT version, reservationSeq, pinnedUntilDate FROM ${TABLE} WHERE id = ?`, [entryId]);
-      if (rows.length === 0) return true;
-      const version = Number(rows[0].version);
-      const seq = Number(rows[0].reservationSeq);
-      const pinned = fromSqlDate(rows[0].pinnedUntilDate);
-      const held = await this.sql.rows("read holds", `SELECT MAX(heldUntil) AS heldUntil FROM ${HOLDS} WHERE entryId = ? AND version = ? AND heldUntil > ?`, [entryId, version, toSqlDate(now)]);
-      const maxHeld = fromSqlDate(held[0]?.heldUntil);
-      const candidates = [pinned, maxHeld].filter((d): d is Date => d !== undefined && d.getTime() > now.getTime());
-      const reservedUntil = candidates.length ? new Date(Math.max(...candidates.map((d) => d.getTime()))) : null;
-      const affected = await this.execute(`UPDATE ${TABLE} SET reservedUntilDate = ? WHERE id = ? AND version = ? AND reservationSeq = ?`, [
-        reservedUntil ? toSqlDate(reservedUntil) : null,
-        entryId,
-        version,
-        seq,
-      ]);
-      if (affected > 0) return true;
-    }
-    return false;
   }
 
   /** Deletes up to `limit` holds that ended before `before` (released holds are deleted at once). */
@@ -199,8 +172,10 @@ export class TokenStore {
 
   /**
    * Takes the refresh lease if it is free or expired and the token is still `version`. With
-   * `onlyIfUnreservedAt`, also requires that nobody holds the token at that instant, so a
-   * non-forced refresh can never revoke a copy that was handed out after the caller's read.
+   * `onlyIfUnreservedAt`, also requires that no non-releasable hand-out holds the token at that
+   * instant (reservedUntilDate), so a non-forced refresh can never revoke a copy pinned after the
+   * caller's read. Releasable hand-outs (holds) are checked by the caller after this UPDATE has
+   * committed (liveHolds): see hand-out-reservation.ts.
    */
   async takeLease(id: string, version: number, owner: string, leaseUntil: Date, now: Date, onlyIfUnreservedAt?: Date): Promise<boolean> {
     const params: unknown[] = [owner, toSqlDate(leaseUntil), id, version, toSqlDate(now)];
@@ -217,7 +192,8 @@ export class TokenStore {
   /**
    * Writes a refreshed token if the entry is still at `version` (compare-and-set): a writer with a
    * stale view never overwrites a newer token. The new token starts reserved for its requester
-   * until that requester's own hand-out reserves it like any other.
+   * until that requester's own hand-out reserves it like any other (so nobody refreshes it again in
+   * between; this reservation is not a hold: a releasable requester's release leaves it to end by itself).
    */
   async commitRefresh(
     id: string,
@@ -241,6 +217,16 @@ export class TokenStore {
       ],
     );
     return affected > 0;
+  }
+
+  /**
+   * Ends the reservation commitRefresh wrote for a refresh's requester, once that requester — a
+   * releasable hand-out — has recorded its hold: reservedUntilDate drops to pinnedUntilDate. Exact:
+   * after a commit (which clears the pin) every other write of reservedUntilDate of this version is
+   * a non-releasable hand-out raising both columns together, so the pins are all that is left.
+   */
+  async endRefreshReservation(id: string, version: number): Promise<void> {
+    await this.execute(`UPDATE ${TABLE} SET reservedUntilDate = pinnedUntilDate WHERE id = ? AND version = ?`, [id, version]);
   }
 
   /** Gives the lease back (after a failed refresh) if this owner still holds it. */
@@ -327,4 +313,37 @@ function toStoredEntry(row: Record<string, unknown>): StoredEntry {
     reauthorizationReason: str(row.reauthorizationReason),
     version: Number(row.version),
   };
+}
+
+/**
+ * insertHold's statement; parameters: hold id, heldUntil, entry id, version, now. Exported for the
+ * protocol tests, which run it inside a transaction they hold open.
+ */
+export function insertHoldSql(shareLock: string, duringDrain: boolean): string {
+  const drainGuard = duringDrain ? "" : " AND drainingSince IS NULL";
+  return `INSERT INTO ${HOLDS} (id, entryId, version, heldUntil) SELECT ?, id, version, ? FROM ${TABLE}
+       WHERE id = ? AND version = ? AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)${drainGuard}${shareLock}`;
+}
+
+/**
+ * The clause that makes insertHold's read of the entry row a locking read holding a shared row
+ * lock until the insert commits, so that it conflicts with the lease UPDATE (an exclusive lock).
+ * MySQL/MariaDB: LOCK IN SHARE MODE (MariaDB has no FOR SHARE; without a clause InnoDB at READ
+ * COMMITTED reads a snapshot and takes no lock). PostgreSQL: FOR SHARE (at READ COMMITTED it waits
+ * for a concurrent UPDATE of the row and re-checks the WHERE on the committed row). SQLite (sql.js):
+ * one writer at a time, every statement sees the last committed one: no clause.
+ */
+export function shareLockClause(type: DataSource["options"]["type"]): string {
+  switch (type) {
+    case "mysql":
+    case "mariadb":
+      return " LOCK IN SHARE MODE";
+    case "postgres":
+      return " FOR SHARE";
+    case "sqljs":
+    case "better-sqlite3":
+      return "";
+    default:
+      throw new ConfigurationError(`database type "${type}" is not supported; use MySQL, MariaDB, PostgreSQL or sql.js`);
+  }
 }

@@ -50,6 +50,7 @@ for (const kind of dbKinds()) {
       const reservedForMs = Date.parse(m.reservedUntilDate!) - Date.now();
       expect(reservedForMs).to.be.within(14 * 60_000, 15 * 60_000);
       expect(m.pinnedUntilDate).to.equal(m.reservedUntilDate);
+      expect(m.heldUntil, "held until the pin (no holds)").to.equal(m.reservedUntilDate);
       expect(m.reservationSeq).to.be.greaterThan(0);
       expectNoSecrets(run.stdout + run.stderr, [secrets.value, secrets.refreshToken, key.key]);
     });
@@ -58,10 +59,14 @@ for (const kind of dbKinds()) {
       const erin = JSON.parse((await cli(["inspect", "erin", HOST, "--json", "--database-url", url])).stdout) as EntryMetadata;
       expect(erin.liveHolds.count).to.equal(2);
       expect(Date.parse(erin.liveHolds.latestUntil!) - Date.now()).to.be.within(8 * 60_000, 9 * 60_000);
+      expect(erin.reservedUntilDate, "releasable hand-outs do not write the entry row").to.equal(null);
+      expect(erin.heldUntil, "held until the latest live hold").to.equal(erin.liveHolds.latestUntil);
       const alice = JSON.parse((await cli(["inspect", "alice", HOST, "--json", "--database-url", url])).stdout) as EntryMetadata;
       expect(alice.liveHolds).to.deep.equal({ count: 0, latestUntil: null });
       const text = await cli(["inspect", "erin", HOST, "--database-url", url]);
       expect(text.stdout).to.match(/^live holds +2 releasable hand-out\(s\), the last until \S+Z \(in (8|9) min\)$/m);
+      expect(text.stdout).to.match(/^held until +\S+Z \(in (8|9) min\) \(the later of the reservation and the live holds\)$/m);
+      expect(text.stdout).to.match(/^reserved until +not reserved$/m);
     });
 
     it("shows a refresh lease, a drain and a re-authorisation mark", async () => {
@@ -78,7 +83,8 @@ for (const kind of dbKinds()) {
       const alice = await cli(["inspect", "alice", HOST.toUpperCase(), "--database-url", url]);
       expect(alice.code).to.equal(0);
       expect(alice.stdout).to.match(/^expires +\S+Z \(in (59|60) min\)$/m);
-      expect(alice.stdout).to.match(/^reserved until +\S+Z \(in (14|15) min\)$/m);
+      expect(alice.stdout).to.match(/^reserved until +\S+Z \(in (14|15) min\) \(non-releasable hand-outs\)$/m);
+      expect(alice.stdout).to.match(/^held until +\S+Z \(in (14|15) min\) /m);
       expect(alice.stdout).to.match(/^refresh lease +free$/m).and.match(/^draining +no$/m).and.match(/^re-authorisation +not required$/m);
       expect(alice.stdout).to.match(/^key ids +access token: 2026-02, refresh token: 2026-02$/m);
       expect(alice.stdout).to.match(/^scopes +repo:read repo:write$/m);

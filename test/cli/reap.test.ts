@@ -78,9 +78,10 @@ for (const kind of dbKinds()) {
       await withDataSource(url, async (ds) => {
         const store = new TokenStore(ds);
         const entry = (await store.find("holder", HOST))!;
-        await store.addHold(entry.id, entry.version, new Date(Date.now() - 2 * HOUR));
-        await store.addHold(entry.id, entry.version, new Date(Date.now() - 2 * HOUR));
-        await store.addHold(entry.id, entry.version, new Date(Date.now() + HOUR));
+        const now = new Date();
+        for (const heldUntil of [new Date(Date.now() - 2 * HOUR), new Date(Date.now() - 2 * HOUR), new Date(Date.now() + HOUR)]) {
+          expect(await store.insertHold(entry.id, entry.version, heldUntil, now, { duringDrain: false })).to.be.a("string");
+        }
       });
       const run = await cli(["reap", "--database-url", url]);
       expect(run.stdout).to.include("Reaped 0 dead token entries").and.include("removed 2 ended hold(s)");

@@ -233,7 +233,10 @@ for (const kind of dbKinds()) {
         ),
         "commitRefresh",
       ).to.equal(false);
-      expect(await store.reserve(stale.id, stale.version, later, now, { pinned: true, withinCurrent: false }), "reserve").to.equal(false);
+      expect(await store.reserve(stale.id, stale.version, later, now, { duringDrain: false }), "reserve").to.equal(false);
+      expect(await store.reserve(stale.id, stale.version, later, now, { duringDrain: true }), "reserve during a drain").to.equal(false);
+      expect(await store.insertHold(stale.id, stale.version, later, now, { duringDrain: false }), "insertHold").to.equal(undefined);
+      expect(await store.insertHold(stale.id, stale.version, later, now, { duringDrain: true }), "insertHold during a drain").to.equal(undefined);
       expect(await store.takeLease(stale.id, stale.version, "stale-owner", later, now), "takeLease").to.equal(false);
       expect(await store.markDraining(stale.id, stale.version, now), "markDraining").to.equal(false);
       expect(await store.markReauthorizationRequired(stale.id, stale.version, "invalid_grant"), "markReauthorizationRequired").to.equal(false);

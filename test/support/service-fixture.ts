@@ -1,3 +1,4 @@
+import { TokenStore } from "../../src/storage/token-store";
 import { createTestTokenService, type TestTokenService, type TestTokenServiceOptions } from "../../src/testing/create-test-token-service";
 import { closeDataSource, openTestDataSource, type DbKind } from "./databases";
 
@@ -20,4 +21,20 @@ let counter = 0;
 /** A user id unique in this run (tests share the run's MariaDB database). */
 export function uniqueUser(prefix = "user"): string {
   return `${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * What holds a user's token now, read straight from the store (epoch ms): the entry's
+ * reservedUntilDate (non-releasable hand-outs), the latest live hold (releasable ones) and the
+ * effective reservation, the later of the two — what a refresh that must not break holders respects.
+ */
+export async function reservationOf(t: Pick<TestTokenService, "dataSource" | "clock" | "host">, userId: string): Promise<{ reservedUntil?: number; latestHold?: number; holds: number; effective?: number }> {
+  const store = new TokenStore(t.dataSource);
+  const entry = await store.find(userId, t.host);
+  if (!entry) throw new Error(`no entry for ${userId}`);
+  const holds = await store.liveHolds(entry.id, entry.version, t.clock.now());
+  const reservedUntil = entry.reservedUntilDate?.getTime();
+  const latestHold = holds.latestUntil?.getTime();
+  const ends = [reservedUntil, latestHold].filter((x): x is number => x !== undefined);
+  return { reservedUntil, latestHold, holds: holds.count, effective: ends.length ? Math.max(...ends) : undefined };
 }

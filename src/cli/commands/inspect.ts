@@ -17,6 +17,12 @@ export interface EntryMetadata {
   reuse: string;
   refreshable: boolean;
   expiryDate: string | null;
+  /**
+   * Until when the token is held: the later of reservedUntilDate and the live holds' end, as a refresh
+   * that must not break holders sees it (never beyond the expiry); null when nothing holds it now.
+   */
+  heldUntil: string | null;
+  /** Until when non-releasable hand-outs (and the requester of the last refresh) hold it; releasable ones are in liveHolds. */
   reservedUntilDate: string | null;
   pinnedUntilDate: string | null;
   reservationSeq: number;
@@ -29,7 +35,7 @@ export interface EntryMetadata {
 }
 
 /** The metadata of a stored entry; the token columns contribute only the ids of the keys they are encrypted with. */
-export function entryMetadata(entry: StoredEntry, holds: { count: number; latestUntil?: Date } = { count: 0 }): EntryMetadata {
+export function entryMetadata(entry: StoredEntry, holds: { count: number; latestUntil?: Date } = { count: 0 }, now = new Date()): EntryMetadata {
   const iso = (d: Date | undefined) => (d ? d.toISOString() : null);
   return {
     id: entry.id,
@@ -41,6 +47,7 @@ export function entryMetadata(entry: StoredEntry, holds: { count: number; latest
     reuse: entry.reuse,
     refreshable: entry.refreshTokenCiphertext !== undefined,
     expiryDate: iso(entry.expiryDate),
+    heldUntil: iso(heldUntil(entry, holds.latestUntil, now)),
     reservedUntilDate: iso(entry.reservedUntilDate),
     pinnedUntilDate: iso(entry.pinnedUntilDate),
     reservationSeq: entry.reservationSeq,
@@ -53,6 +60,13 @@ export function entryMetadata(entry: StoredEntry, holds: { count: number; latest
       refreshToken: entry.refreshTokenCiphertext === undefined ? null : (KeyRing.keyIdOf(entry.refreshTokenCiphertext) ?? null),
     },
   };
+}
+
+/** The later of reservedUntilDate and the latest live hold, capped at the expiry (a hold never outlives the token); undefined when not in the future. */
+function heldUntil(entry: StoredEntry, latestHold: Date | undefined, now: Date): Date | undefined {
+  let end = Math.max(entry.reservedUntilDate?.getTime() ?? 0, latestHold?.getTime() ?? 0);
+  if (entry.expiryDate) end = Math.min(end, entry.expiryDate.getTime());
+  return end > now.getTime() ? new Date(end) : undefined;
 }
 
 /**
@@ -77,9 +91,10 @@ export function inspectCommand(context: CliContext): Command {
         const store = new TokenStore(dataSource);
         const entry = await store.find(userId, normalizedHost);
         if (!entry) throw failure(`no token is stored for user ${JSON.stringify(userId)} at ${normalizedHost}; check both (user ids are case-sensitive)`);
-        const metadata = entryMetadata(entry, await store.liveHolds(entry.id, entry.version, new Date()));
+        const now = new Date();
+        const metadata = entryMetadata(entry, await store.liveHolds(entry.id, entry.version, now), now);
         if (options.json) writeLine(io.stdout, JSON.stringify(metadata, null, 2));
-        else for (const line of describe(metadata, new Date())) writeLine(io.stdout, line);
+        else for (const line of describe(metadata, now)) writeLine(io.stdout, line);
       });
     });
 }
@@ -94,7 +109,8 @@ function describe(m: EntryMetadata, now: Date): string[] {
     ["reuse", m.reuse],
     ["expires", when(m.expiryDate, "never")],
     ["refreshable", m.refreshable ? "yes (has a refresh token)" : "no (no refresh token)"],
-    ["reserved until", m.reservedUntilDate && new Date(m.reservedUntilDate) > now ? when(m.reservedUntilDate, "") : `not reserved${m.reservedUntilDate ? ` (last reservation ended ${m.reservedUntilDate})` : ""}`],
+    ["held until", m.heldUntil ? `${when(m.heldUntil, "")} (the later of the reservation and the live holds)` : "not held"],
+    ["reserved until", m.reservedUntilDate && new Date(m.reservedUntilDate) > now ? `${when(m.reservedUntilDate, "")} (non-releasable hand-outs)` : `not reserved${m.reservedUntilDate ? ` (last reservation ended ${m.reservedUntilDate})` : ""}`],
     ["pinned until", when(m.pinnedUntilDate, "-")],
     ["live holds", m.liveHolds.count ? `${m.liveHolds.count} releasable hand-out(s), the last until ${when(m.liveHolds.latestUntil, "?")}` : "none"],
     ["refresh lease", m.refreshLease ? `${m.refreshLease.owner ?? "?"} until ${when(m.refreshLease.until, "?")}` : "free"],

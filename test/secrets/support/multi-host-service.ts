@@ -4,12 +4,12 @@ import type { DataSource } from "typeorm";
 import { createTokenService } from "../../../src/create-token-service";
 import { StaticFeatureFlags } from "../../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../../src/providers/bitbucket-server-provider";
-import { fromSqlDate } from "../../../src/storage/sql-values";
+import { TokenStore } from "../../../src/storage/token-store";
 import { FakeClock } from "../../../src/testing/fake-clock";
 import { FakeScmServer } from "../../../src/testing/fake-scm";
 import { RecordingLogger } from "../../../src/testing/recording-logger";
 import type { TokenService } from "../../../src/token-service";
-import { closeDataSource, openTestDataSource, type DbKind, rawQuery } from "../../support/databases";
+import { closeDataSource, openTestDataSource, type DbKind } from "../../support/databases";
 
 /** A TokenService with one Bitbucket DC fake per host (the test kit's factory supports one host). */
 export interface MultiHostService {
@@ -22,7 +22,7 @@ export interface MultiHostService {
   dataSource: DataSource;
   /** Mints a token family at the host's fake and stores it for the user. */
   connect(userId: string, host: string, username?: string): Promise<{ accessToken: string }>;
-  /** reservedUntilDate of the stored entry, read from the table. */
+  /** Until when the stored token is held: the later of reservedUntilDate and its live holds (releasable hand-outs). */
   reservedUntil(userId: string, host: string): Promise<Date | undefined>;
   close(): Promise<void>;
 }
@@ -64,8 +64,12 @@ export async function multiHostService(kind: DbKind, hosts: readonly string[]): 
       return issued;
     },
     async reservedUntil(userId, host) {
-      const rows = (await rawQuery(dataSource, "SELECT reservedUntilDate FROM scm_token_entry WHERE userId = ? AND host = ?", [userId, host])) as Array<{ reservedUntilDate: unknown }>;
-      return fromSqlDate(rows[0]?.reservedUntilDate);
+      const store = new TokenStore(dataSource);
+      const entry = await store.find(userId, host);
+      if (!entry) return undefined;
+      const { latestUntil } = await store.liveHolds(entry.id, entry.version, clock.now());
+      const ends = [entry.reservedUntilDate, latestUntil].filter((d): d is Date => d !== undefined);
+      return ends.length ? new Date(Math.max(...ends.map((d) => d.getTime()))) : undefined;
     },
     async close() {
       for (const scm of scms.values()) await scm.close();
