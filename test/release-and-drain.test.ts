@@ -62,19 +62,22 @@ for (const kind of dbKinds()) {
         expect(t.logger.find("Forced refresh revoked a token that was still reserved")).to.not.equal(undefined);
       });
 
-      it("maxWaitMs: 0 with ifHeld fail → TokenHeldError naming the end of the hold; ifHeld break → refresh, counted", async () => {
-        t = await serviceOn(kind, { flags: HORIZON_DRAIN });
-        const { user, stored, start } = await tokenAt(t, 39);
-        await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18 }); // held until 57
-        t.clock.set(start + 53 * MIN);
-        const error = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 0 }).catch((e: unknown) => e);
-        expect(error).to.be.instanceOf(TokenHeldError);
-        expect((error as TokenHeldError).heldUntil.getTime()).to.equal(start + 57 * MIN);
-        expect(t.scm.isAccessTokenLive(stored)).to.equal(true);
-        const broken = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 0, ifHeld: "break" });
-        expect(broken!.value === stored).to.equal(false);
-        expect(await counter(t, "scm_token_reservations_broken_total")).to.equal(1);
-      });
+      for (const releasable of [false, true]) {
+        it(`maxWaitMs: 0 with ifHeld fail → TokenHeldError naming the end of the ${releasable ? "releasable hold" : "pin"}; ifHeld break → refresh, counted`, async () => {
+          t = await serviceOn(kind, { flags: HORIZON_DRAIN });
+          const { user, stored, start } = await tokenAt(t, 39);
+          await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18, releasable }); // held until 57
+          t.clock.set(start + 53 * MIN);
+          const error = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 0 }).catch((e: unknown) => e);
+          expect(error).to.be.instanceOf(TokenHeldError);
+          expect((error as TokenHeldError).heldUntil.getTime()).to.equal(start + 57 * MIN);
+          expect(t.scm.isAccessTokenLive(stored)).to.equal(true);
+          const broken = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 0, ifHeld: "break" });
+          expect(broken!.value === stored).to.equal(false);
+          expect(t.scm.isAccessTokenLive(stored), "broken on purpose").to.equal(false);
+          expect(await counter(t, "scm_token_reservations_broken_total")).to.equal(1);
+        });
+      }
     });
 
     describe("releaseReservation", () => {
@@ -153,6 +156,7 @@ for (const kind of dbKinds()) {
         // Wait (on I/O, bounded) until the waiter has marked the entry draining and gone to sleep.
         for (let i = 0; i < 200 && (await t.rawRows(user))[0].drainingSince === null; i++) await new Promise((r) => setImmediate(r));
         expect((await t.rawRows(user))[0].drainingSince).to.not.equal(null);
+        expect(t.scm.isAccessTokenLive(stored), "the clone's token lives until its release").to.equal(true);
         await t.service.releaseReservation(clone!);
         t.clock.advance(5_000);
         const token = await waiting;
@@ -190,6 +194,30 @@ for (const kind of dbKinds()) {
         const fresh = await waiting;
         expect(fresh!.value === stored).to.equal(false);
         expect(t.clock.now().getTime(), "refreshed only once b was done").to.be.at.least(start + (releasable ? 53 : 55) * MIN);
+      });
+    }
+
+    for (const releasable of [false, true]) {
+      it(`during a drain, a ${releasable ? "releasable" : "non-releasable"} caller that may not wait but whose request the token covers gets it, extending the reservation`, async () => {
+        t = await serviceOn(kind, { flags: HORIZON_DRAIN, clock: new FakeClock("2026-01-01T00:00:00Z", { autoAdvance: false }), serviceOptions: { drainPollMs: 1_000 } });
+        const { user, stored, start } = await tokenAt(t, 39);
+        const clone = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 18, releasable: true }); // held until 57
+        t.clock.set(start + 53 * MIN);
+        const waiting = t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, maxWaitMs: 10 * MIN }); // forced: drains
+        for (let i = 0; i < 200 && (await t.rawRows(user))[0].drainingSince === null; i++) await new Promise((r) => setImmediate(r));
+        expect((await t.rawRows(user))[0].drainingSince).to.not.equal(null);
+        // Needs 59 > 57 (the reservation) and may not wait: decide() says reuse and extend.
+        const late = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 6, maxWaitMs: 0, releasable });
+        expect(late!.value === stored).to.equal(true);
+        expect((await reservationOf(t, user)).effective, "the reservation now ends with this hand-out").to.equal(start + 59 * MIN);
+        await t.service.releaseReservation(clone!);
+        if (releasable) await t.service.releaseReservation(late!);
+        else t.clock.set(start + 59 * MIN);
+        t.clock.advance(1_000);
+        const fresh = await waiting;
+        expect(fresh!.value === stored).to.equal(false);
+        expect(t.clock.now().getTime(), "refreshed only once the late hand-out was done").to.be.at.least(start + (releasable ? 53 : 59) * MIN);
+        expect(await counter(t, "scm_token_reservations_broken_total")).to.equal(0);
       });
     }
 

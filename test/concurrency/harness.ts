@@ -78,3 +78,43 @@ export function describeError(error: unknown): string {
   const reason = (error as { reason?: unknown }).reason;
   return typeof reason === "string" ? `${error.name}(${reason})` : error.name;
 }
+
+/**
+ * Every refresh the fake SCM commits, timed inside the fake: `beganAt` at the pause point after
+ * validation (the commit, and with it the revocation of the old access token, comes after it — under
+ * the fake's global lock), `committedAt` at the pause point after the commit. Pauses are released at once.
+ */
+export class RefreshLog {
+  readonly entries: { beganAt: number; committedAt?: number }[] = [];
+  private commits = 0;
+
+  constructor(private readonly scm: FakeScmServer) {
+    this.armBegin();
+    this.armCommit();
+  }
+
+  private armBegin(): void {
+    const pause = this.scm.pauseAt("afterValidate");
+    pause.reached.then(
+      () => {
+        this.entries.push({ beganAt: Date.now() });
+        this.armBegin();
+        pause.release();
+      },
+      () => undefined, // the server closed
+    );
+  }
+
+  private armCommit(): void {
+    const pause = this.scm.pauseAt("afterCommit");
+    pause.reached.then(
+      () => {
+        const entry = this.entries[this.commits++];
+        if (entry) entry.committedAt = Date.now();
+        this.armCommit();
+        pause.release();
+      },
+      () => undefined,
+    );
+  }
+}

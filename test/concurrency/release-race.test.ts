@@ -9,7 +9,7 @@ import type { Token } from "../../src/token";
 import type { TokenService } from "../../src/token-service";
 import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
-import { CLIENT, HOST, RowReader, eventually, newEncryptionKey } from "./harness";
+import { CLIENT, HOST, RefreshLog, RowReader, eventually, newEncryptionKey } from "./harness";
 import { handOutSucceeded, type HandOutReport, type HandOutSpec, type MetricSample, type ReleaseReport, type ReplicaConfig } from "./protocol";
 import { killReplicas, nextRound, startReplicas, type Replica } from "./replicas";
 
@@ -85,46 +85,6 @@ function delay(ms: number): Promise<void> {
 
 function metricSum(samples: MetricSample[], name: string, labels: Record<string, string> = {}): number {
   return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => String(s.labels[k]) === v)).reduce((sum, s) => sum + s.value, 0);
-}
-
-/**
- * Every refresh the fake SCM commits, timed inside the fake: `beganAt` at the pause point after
- * validation (the commit, and with it the revocation of the old access token, comes after it — under
- * the fake's global lock), `committedAt` at the pause point after the commit. Pauses are released at once.
- */
-class RefreshLog {
-  readonly entries: { beganAt: number; committedAt?: number }[] = [];
-  private commits = 0;
-
-  constructor(private readonly scm: FakeScmServer) {
-    this.armBegin();
-    this.armCommit();
-  }
-
-  private armBegin(): void {
-    const pause = this.scm.pauseAt("afterValidate");
-    pause.reached.then(
-      () => {
-        this.entries.push({ beganAt: Date.now() });
-        this.armBegin();
-        pause.release();
-      },
-      () => undefined, // the server closed
-    );
-  }
-
-  private armCommit(): void {
-    const pause = this.scm.pauseAt("afterCommit");
-    pause.reached.then(
-      () => {
-        const entry = this.entries[this.commits++];
-        if (entry) entry.committedAt = Date.now();
-        this.armCommit();
-        pause.release();
-      },
-      () => undefined,
-    );
-  }
 }
 
 interface Hold {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { ResultSetHeader } from "mysql2";
 import { createConnection } from "mysql2/promise";
 import { Client } from "pg";
 import { DataSource } from "typeorm";
@@ -163,4 +164,38 @@ export async function queryDatabase<T = Record<string, unknown>>(kind: ServerKin
   } finally {
     await connection.end();
   }
+}
+
+/** A connection of its own to this run's database (see openRawConnection). */
+export interface RawConnection {
+  /** One statement written like the stores' (`?` placeholders, bare camelCase names; translated for PostgreSQL). */
+  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[]; affected: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A connection of its own to this run's database on a server kind, outside any pool: for tests that
+ * hold a transaction open (BEGIN … COMMIT) while the library works on its own connections.
+ */
+export async function openRawConnection(kind: ServerKind): Promise<RawConnection> {
+  const url = await ensureRunDatabase(kind);
+  if (kind === "postgres") {
+    const client = new Client({ connectionString: url });
+    await client.connect();
+    return {
+      async query(sql, params = []) {
+        const result = await client.query(toPostgresSql(sql), params);
+        return { rows: result.rows as Record<string, unknown>[], affected: result.rowCount ?? 0 };
+      },
+      close: () => client.end(),
+    };
+  }
+  const connection = await createConnection({ ...serverConnectionOptions(), database: RUN_DATABASE, timezone: "Z" });
+  return {
+    async query(sql, params = []) {
+      const [result] = await connection.query(sql, params);
+      return Array.isArray(result) ? { rows: result as Record<string, unknown>[], affected: 0 } : { rows: [], affected: (result as ResultSetHeader).affectedRows };
+    },
+    close: () => connection.end(),
+  };
 }
