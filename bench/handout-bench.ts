@@ -94,8 +94,8 @@ async function main(): Promise<void> {
       out.baselineCheck = check;
       console.log(
         check.inSync
-          ? "\nstatement check: a first hand-out sends SELECT + the baseline's reserve UPDATE; a repeated one only the SELECT"
-          : `\nWARNING: the library's statements changed; first hand-out:\n${check.firstHandOut.map((q) => `  ${q}`).join("\n")}\nsecond:\n${check.secondHandOut.map((q) => `  ${q}`).join("\n")}\nupdate bench/lib/baseline-mysql2.ts`,
+          ? "\nstatement check: a first hand-out sends SELECT + the baseline's reserve UPDATE; a repeated one only the SELECT; a releasable one SELECT + INSERT … SELECT of a hold, its release the baseline's DELETE"
+          : `\nWARNING: the library's statements changed; first hand-out:\n${lines(check.firstHandOut)}\nsecond:\n${lines(check.secondHandOut)}\nreleasable:\n${lines(check.releasableHandOut)}\nrelease:\n${lines(check.release)}\nupdate bench/lib/baseline-mysql2.ts`,
       );
       if (sections.has("cells")) {
         log("hand-out cells…");
@@ -174,6 +174,11 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\nload average (1 min) during the run: ${loads.join(", ")}`);
   console.log(`wall time ${wallSeconds} s; results in ${path.relative(process.cwd(), file)}`);
+}
+
+/** Statements, one per indented line. */
+function lines(statements: string[]): string {
+  return statements.map((q) => `  ${q}`).join("\n");
 }
 
 function int(value: string, name: string): number {

@@ -10,7 +10,9 @@ import type { Pool, ResultSetHeader, RowDataPacket } from "mysql2";
  *   one conditional UPDATE (the same statement the library's writing hand-out sends, so the rows
  *   and their index work are the same), AES-256-GCM decrypt. Two statements, one of them a write.
  * - a releasable hand-out + release: the read, one INSERT of a hold, and at release one DELETE of
- *   it (hand-written code would let the holds table be the reservation). Three statements.
+ *   it (hand-written code lets the holds table be the reservation, as the library does). Three
+ *   statements. The library's INSERT is an INSERT … SELECT that also checks the entry (version, no
+ *   refresh lease, no drain) under a shared row lock — the price of never missing a refresh.
  */
 
 const TABLE = "scm_token_entry";
@@ -20,7 +22,7 @@ const raise = (column: string) => `${column} = CASE WHEN ${column} IS NULL OR ${
 export const RESERVE_SQL = `UPDATE ${TABLE} SET ${raise("reservedUntilDate")}, ${raise("pinnedUntilDate")}, reservationSeq = reservationSeq + 1
        WHERE id = ? AND version = ? AND drainingSince IS NULL AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`;
 const HOLD_SQL = `INSERT INTO ${HOLDS} (id, entryId, version, heldUntil) VALUES (?, ?, ?, ?)`;
-const RELEASE_SQL = `DELETE FROM ${HOLDS} WHERE id = ?`;
+export const RELEASE_SQL = `DELETE FROM ${HOLDS} WHERE id = ?`;
 
 interface Row extends RowDataPacket {
   id: string;

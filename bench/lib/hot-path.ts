@@ -8,8 +8,8 @@ import { renderTable } from "./table";
  * - write-free: repeated hand-outs of the same users; after the first, each is covered by the pin
  *   its predecessor wrote (one SELECT, no write). Baseline: SELECT + UPDATE every time.
  * - must-write: every hand-out is the first of its user (pin absent): SELECT + UPDATE on both sides.
- * - releasable: hand-out + release: library SELECT, INSERT hold, UPDATE; DELETE hold, SELECT, SELECT,
- *   UPDATE (recompute) — baseline SELECT, INSERT hold; DELETE hold.
+ * - releasable: hand-out + release: library SELECT, INSERT … SELECT of a hold (guarded, shared row
+ *   lock on the entry); DELETE hold — baseline SELECT, INSERT hold; DELETE hold.
  * - cold: must-write hand-outs of users drawn at random from the whole 1M-row table, larger than the
  *   buffer pool.
  */
@@ -25,7 +25,7 @@ export const GOALS: Record<CellKind, { throughputRatio: number; p99Ratio: number
 export const CASE_NOTES: Record<CellKind, string> = {
   "write-free": "repeated 5-minute hand-outs of each user: the library reads only (the pin of an earlier hand-out covers it); baseline SELECT + reserve UPDATE",
   "must-write": "the first hand-out of each user (no pin yet): SELECT + reserve UPDATE on both sides",
-  releasable: "hand-out + release: library 7 statements (4 writes), baseline SELECT + INSERT hold + DELETE hold (2 writes)",
+  releasable: "hand-out + release: SELECT + INSERT hold + DELETE hold on both sides (2 writes); the library's INSERT … SELECT checks the entry under a shared row lock",
   cold: "first hand-outs of users drawn at random from 1M rows (table > innodb_buffer_pool_size): SELECT + UPDATE on both sides",
 };
 

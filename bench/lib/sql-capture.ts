@@ -3,27 +3,37 @@ import { createTokenService } from "../../src/create-token-service";
 import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
-import { RESERVE_SQL } from "./baseline-mysql2";
+import { insertHoldSql, shareLockClause } from "../../src/storage/token-store";
+import { RELEASE_SQL, RESERVE_SQL } from "./baseline-mysql2";
 import type { BenchDatabase } from "./bench-database";
 
 export interface BaselineCheck {
-  /** The library's first hand-out of a user sends a SELECT and the baseline's reserve UPDATE; the next one only the SELECT. */
+  /**
+   * The library's first hand-out of a user sends a SELECT and the baseline's reserve UPDATE; the next
+   * one only the SELECT; a releasable one a SELECT and one INSERT … SELECT of a hold (the baseline's
+   * INSERT, guarded and locking: src/hand-out-reservation.ts), and its release the baseline's DELETE.
+   */
   inSync: boolean;
   /** What the first and the second hand-out of one user sent, whitespace-normalised. */
   firstHandOut: string[];
   secondHandOut: string[];
+  /** What a releasable hand-out of the same user and its release sent. */
+  releasableHandOut: string[];
+  release: string[];
 }
 
 /**
- * Guards the comparison against drift. Runs two hand-outs of one user through a separate probe
- * service whose DataSource records every statement (the measured service is untouched): the first
- * must send one SELECT and the same reserve UPDATE as the baseline, the second (write-free) only
- * the SELECT.
+ * Guards the comparison against drift. Runs hand-outs of one user through a separate probe service
+ * whose DataSource records every statement (the measured service is untouched): the first must send
+ * one SELECT and the same reserve UPDATE as the baseline, the second (write-free) only the SELECT, a
+ * releasable one the SELECT and the hold's INSERT … SELECT, and its release the baseline's DELETE.
  */
 export async function checkBaselineStatements(db: BenchDatabase, host: string, userId: string, encryptionKeys: { id: string; key: string }[]): Promise<BaselineCheck> {
   const statements: string[] = [];
   const first: string[] = [];
   const second: string[] = [];
+  const releasable: string[] = [];
+  const release: string[] = [];
   const logger: OrmLogger = {
     logQuery: (query: string) => void statements.push(normalize(query)),
     logQueryError: () => undefined,
@@ -69,12 +79,23 @@ export async function checkBaselineStatements(db: BenchDatabase, host: string, u
     statements.length = 0;
     await probe.getTokenForHost(userId, host, { lifetimeMinutes: 5 });
     second.push(...statements);
+    statements.length = 0;
+    const held = await probe.getTokenForHost(userId, host, { lifetimeMinutes: 5, releasable: true });
+    releasable.push(...statements);
+    statements.length = 0;
+    if (held) await probe.releaseReservation(held);
+    release.push(...statements);
   } finally {
     await ds.destroy();
   }
   const isSelect = (q: string | undefined) => q !== undefined && q.startsWith("SELECT ") && q.includes("WHERE userId = ? AND host = ?");
-  const inSync = first.length === 2 && isSelect(first[0]) && first[1] === normalize(RESERVE_SQL) && second.length === 1 && isSelect(second[0]);
-  return { inSync, firstHandOut: first, secondHandOut: second };
+  const holdInsert = normalize(insertHoldSql(shareLockClause(ds.options.type), false));
+  const inSync =
+    first.length === 2 && isSelect(first[0]) && first[1] === normalize(RESERVE_SQL) &&
+    second.length === 1 && isSelect(second[0]) &&
+    releasable.length === 2 && isSelect(releasable[0]) && releasable[1] === holdInsert &&
+    release.length === 1 && release[0] === normalize(RELEASE_SQL);
+  return { inSync, firstHandOut: first, secondHandOut: second, releasableHandOut: releasable, release };
 }
 
 function normalize(sql: string): string {
