@@ -127,6 +127,17 @@ for (const kind of dbKinds()) {
         expect((await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 1 }))!.value === stored).to.equal(false);
       });
 
+      it("a releasable hand-out that refreshed the token leaves it unheld once released (the refresh's own reservation ends when the hold is in)", async () => {
+        t = await serviceOn(kind, { flags: HORIZON_DRAIN });
+        const { user, stored } = await tokenAt(t, 41); // 19 minutes left: unheld within the horizon
+        const token = await t.service.getTokenForHost(user, t.host, { lifetimeMinutes: 10, releasable: true });
+        expect(token!.value === stored, "refreshed").to.equal(false);
+        const now = t.clock.now().getTime();
+        expect(await reservationOf(t, user)).to.deep.equal({ reservedUntil: undefined, latestHold: now + 10 * MIN, holds: 1, effective: now + 10 * MIN });
+        await t.service.releaseReservation(token!);
+        expect((await reservationOf(t, user)).effective, "nothing holds the new token").to.equal(undefined);
+      });
+
       it("withToken releases after use, also when use throws", async () => {
         t = await serviceOn(kind, { flags: HORIZON_DRAIN });
         const { user, start } = await tokenAt(t, 39);
