@@ -46,7 +46,11 @@ export interface TokenServiceOptions {
    * Deadline of every database statement, waiting for a pooled connection included, in ms (default
    * 10 000, real time). A database that keeps the connection open but never answers (a network
    * partition) then fails the call with a transient StorageError (driverCode "STATEMENT_TIMEOUT")
-   * instead of hanging it. Keep it well below lease.leaseMs.
+   * instead of hanging it. Keep it well below lease.leaseMs. On PostgreSQL, the connections of a
+   * database the library opens from `databaseUrl` also get the server's own `statement_timeout`, one
+   * second longer, so the server stops a statement the client gave up on (the migrations run without
+   * it); a `dataSource` of your own keeps whatever your DataSource sets (pg's `statement_timeout`
+   * in its `extra`).
    */
   statementTimeoutMs?: number;
 }

@@ -5,6 +5,7 @@ import { ConfigurationError } from "../errors";
 import { silentLogger, type Logger } from "../logger";
 import { SecretEntry } from "../secrets/take-once/secret-entry.entity";
 import { DEFAULT_MIGRATION_LOCK_TIMEOUT_MS, withMigrationLock } from "./migration-lock";
+import { checkStatementTimeoutMs, serverStatementTimeoutMs } from "./sql-runner";
 import { startupError, type StartupTarget } from "./startup-errors";
 import { TokenEntry } from "./token-entry.entity";
 import { TokenHold } from "./token-hold.entity";
@@ -26,6 +27,13 @@ export interface DataSourceUrlOptions {
   poolSize?: number;
   /** Where TypeORM's own messages go (default: nowhere). TypeORM never prints to the console. */
   logger?: Logger;
+  /**
+   * The client-side deadline of the library's statements on this DataSource (TokenServiceOptions.
+   * statementTimeoutMs; default 10 000). PostgreSQL: the connections get the server's own
+   * `statement_timeout` one second above it, so the server also stops a statement the client gave
+   * up on. MySQL/MariaDB and sql.js: not used here.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** Options of openDataSource. */
@@ -86,6 +94,8 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
       // No time-zone setting needed: the date columns are timestamp without time zone holding UTC (postgres-dialect.ts).
       poolSize: extra.poolSize ?? 10,
       applicationName: "scm-token-service",
+      // pg sends it when each connection starts; the migration lock lifts it for the migrations (migration-lock.ts).
+      extra: { statement_timeout: serverStatementTimeoutMs(checkStatementTimeoutMs(extra.statementTimeoutMs)) },
       ...common,
     };
   }
