@@ -12,7 +12,11 @@ import type { Registry } from "prom-client";
 export interface TokenServiceOptions {
   /** Your own initialised TypeORM DataSource (add `scmTokenServiceEntities` and `scmTokenServiceMigrations` to it). */
   dataSource?: DataSource;
-  /** Or a URL: `mysql://…`, `mariadb://…`, `postgres://…` (with the `pg` driver installed), `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start. */
+  /**
+   * Or a URL: `mysql://…`, `mariadb://…`, `postgres://…` (with the `pg` driver installed; TLS with
+   * `?sslmode=disable|allow|prefer|require|verify-ca|verify-full`, see dataSourceOptionsFromUrl),
+   * `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start.
+   */
   databaseUrl?: string;
   /** One provider per SCM host. */
   providers: ScmProvider[];
