@@ -1,17 +1,21 @@
 /**
- * `npm run bench` — the hand-out benchmarks (about 5 minutes):
- *  1. hand-out cells, library vs the fastest reasonable hand-written mysql2 code in the same run:
- *     write-free steady state (1 and 16 callers), one hot user, releasable (hand-out + release),
- *     must-write (first hand-outs), and must-write at random over 1M entries (table > buffer pool);
- *  2. reaping 100k dead rows while hand-outs run (write-free and must-write hand-outs);
- *  3. contention: 8 processes × 64 callers for one token that must be refreshed.
- * Prints aligned tables and writes bench/results/bench.json (`npx ts-node --transpile-only
- * bench/readme-tables.ts` prints the README's tables from it). Uses its own database on
- * BENCH_DATABASE_URL (default mariadb://root@127.0.0.1:3306), dropped at the end.
+ * `npm run bench` — the hand-out benchmarks (about 7 minutes):
+ *  1. hand-out cells, library vs the fastest reasonable hand-written code on the same driver in the
+ *     same run (mysql2 on MariaDB, pg on PostgreSQL): write-free steady state (1 and 16 callers),
+ *     one hot user, releasable (hand-out + release), must-write (first hand-outs); on MariaDB also
+ *     must-write at random over 1M entries (table > buffer pool);
+ *  2. reaping 100k dead rows while hand-outs run (write-free and must-write hand-outs), MariaDB only;
+ *  3. contention: 8 processes × 64 callers for one token that must be refreshed, MariaDB only.
+ * Prints aligned tables and writes bench/results/bench.json: MariaDB's results at the top level,
+ * PostgreSQL's under `postgres` (`npx ts-node --transpile-only bench/readme-tables.ts` prints the
+ * README's tables from it). Uses a database of its own on each server, dropped at the end:
+ * BENCH_DATABASE_URL (default mariadb://root@127.0.0.1:3306) and BENCH_POSTGRES_URL (default
+ * postgres://postgres@127.0.0.1:5432).
  *
- * Options: --entries N (rows of the cold cell; default 1000000)   --dead N (rows to reap, default 100000)
+ * Options: --databases mariadb,postgres (default both)
+ *          --entries N (rows of the cold cell; default 1000000)   --dead N (rows to reap, default 100000)
  *          --segment-ms N (default 2000)   --rounds N (default 5)   --warmup-ms N (default 1000)
- *          --sections cells,cold,reap,contention (default all)
+ *          --sections cells,cold,reap,contention (default all; cold, reap and contention run on MariaDB only)
  */
 import "reflect-metadata";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -20,6 +24,8 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { BenchDatabase } from "./lib/bench-database";
+import { PostgresBenchDatabase } from "./lib/bench-database-postgres";
+import type { BenchKind, BenchTarget } from "./lib/bench-target";
 import { runClosedLoop } from "./lib/closed-loop";
 import type { CompareTiming } from "./lib/compare";
 import { contentionTable, runContention, type ContentionResult } from "./lib/contention";
@@ -28,16 +34,28 @@ import { CASE_NOTES, cellsTable, GOALS, runCell, type CellResult, type CellSpec 
 import { machineInfo } from "./lib/machine";
 import { reapingTable, runReaping, type ReapingRun } from "./lib/reaping";
 import { bulkUserId, countRows, readableUserId, shuffledRange } from "./lib/seed";
-import { checkBaselineStatements } from "./lib/sql-capture";
+import { checkBaselineStatements, type BaselineCheck } from "./lib/sql-capture";
 import { renderTable } from "./lib/table";
 
 /** Bulk users 0 … WARM_USERS-1 are the must-write cell's (library even, baseline odd); the rest the cold cell's. */
 const WARM_USERS = 160_000;
+const KINDS: readonly BenchKind[] = ["mariadb", "postgres"];
+const SERVER_NAMES: Record<BenchKind, string> = { mariadb: "MariaDB", postgres: "PostgreSQL" };
+
+interface Run {
+  timing: CompareTiming;
+  sections: Set<string>;
+  entries: number;
+  deadRows: number;
+  log: (s: string) => void;
+  sampleLoad: () => void;
+}
 
 async function main(): Promise<void> {
   const started = performance.now();
   const { values } = parseArgs({
     options: {
+      databases: { type: "string", default: KINDS.join(",") },
       entries: { type: "string", default: "1000000" },
       dead: { type: "string", default: "100000" },
       "segment-ms": { type: "string", default: "2000" },
@@ -46,27 +64,38 @@ async function main(): Promise<void> {
       sections: { type: "string", default: "cells,cold,reap,contention" },
     },
   });
-  const sections = new Set(values.sections.split(","));
-  const timing: CompareTiming = { warmupMs: int(values["warmup-ms"], "--warmup-ms"), segmentMs: int(values["segment-ms"], "--segment-ms"), rounds: int(values.rounds, "--rounds") };
-  const entries = int(values.entries, "--entries");
-  const deadRows = int(values.dead, "--dead");
-  const log = (s: string) => process.stderr.write(`${s}\n`);
+  const databases = values.databases.split(",").map((d) => d.trim());
+  const unknown = databases.filter((d) => !(KINDS as readonly string[]).includes(d));
+  if (unknown.length > 0 || databases.length === 0) throw new Error(`--databases takes a comma-separated list of ${KINDS.join(", ")}; got ${values.databases}`);
   const loads: number[] = [];
-  const sampleLoad = () => loads.push(Math.round(os.loadavg()[0] * 100) / 100);
+  const run: Run = {
+    timing: { warmupMs: int(values["warmup-ms"], "--warmup-ms"), segmentMs: int(values["segment-ms"], "--segment-ms"), rounds: int(values.rounds, "--rounds") },
+    sections: new Set(values.sections.split(",")),
+    entries: int(values.entries, "--entries"),
+    deadRows: int(values.dead, "--dead"),
+    log: (s: string) => process.stderr.write(`${s}\n`),
+    sampleLoad: () => loads.push(Math.round(os.loadavg()[0] * 100) / 100),
+  };
+  const { timing, entries, deadRows } = run;
 
-  const db = await BenchDatabase.create();
+  const targets: BenchTarget[] = [];
   process.once("SIGINT", () => {
-    log(`interrupted: dropping ${db.name}`);
-    void db.drop().finally(() => process.exit(130));
+    run.log(`interrupted: dropping ${targets.map((t) => t.name).join(", ")}`);
+    void Promise.allSettled(targets.map((t) => t.drop())).finally(() => process.exit(130));
   });
   const out: Record<string, unknown> = { startedAt: new Date().toISOString() };
   try {
-    const machine = machineInfo(await db.serverVersion());
-    const probePool = db.pool(1);
-    const [bp] = (await probePool.query("SELECT @@innodb_buffer_pool_size AS b, @@innodb_flush_log_at_trx_commit AS f").finally(() => probePool.end())) as unknown as [{ b: string; f: string }[]];
-    const bufferPoolMiB = Math.round(Number(bp[0].b) / 2 ** 20);
-    out.machine = { ...machine, innodbBufferPoolMiB: bufferPoolMiB, innodbFlushLogAtTrxCommit: Number(bp[0].f) };
-    out.config = { database: db.name, poolSize: 10, lifetimeMinutes: 5, timing, entries, deadRows, goals: GOALS, cases: CASE_NOTES };
+    const mariadb = databases.includes("mariadb") ? await BenchDatabase.create() : undefined;
+    if (mariadb) targets.push(mariadb);
+    const postgres = databases.includes("postgres") ? await PostgresBenchDatabase.create() : undefined;
+    if (postgres) targets.push(postgres);
+
+    const servers = new Map<BenchTarget, { version: string; settings: Record<string, string | number> }>();
+    for (const t of targets) servers.set(t, { version: await t.serverVersion(), settings: await t.serverSettings() });
+    const machine = machineInfo(mariadb ? servers.get(mariadb)!.version : "not run");
+    out.machine = { ...machine, ...(mariadb ? servers.get(mariadb)!.settings : {}) };
+    out.config = { databases, database: mariadb?.name, poolSize: 10, lifetimeMinutes: 5, timing, entries, deadRows, goals: GOALS, cases: CASE_NOTES };
+    const serverLine = (t: BenchTarget) => `${servers.get(t)!.version}, ${Object.entries(servers.get(t)!.settings).map(([k, v]) => `${k} ${v}`).join(", ")}`;
     console.log(
       renderTable("Machine", ["item", "value"], [
         ["cores", machine.cores],
@@ -74,7 +103,7 @@ async function main(): Promise<void> {
         ["memory GiB", machine.memoryGiB],
         ["OS", machine.platform],
         ["Node", machine.node],
-        ["database", `${machine.database}, innodb_buffer_pool_size ${bufferPoolMiB} MiB, innodb_flush_log_at_trx_commit ${bp[0].f}`],
+        ...targets.map((t) => [SERVER_NAMES[t.kind], serverLine(t)]),
         ["load average (1 min) at start", machine.loadAverageAtStart],
         ["timing per cell", `warm-up ${timing.warmupMs} ms per side (order alternates by cell), then ${timing.rounds} × ${timing.segmentMs} ms per side, alternating`],
       ]),
@@ -82,90 +111,15 @@ async function main(): Promise<void> {
     if (machine.loadAverageAtStart > machine.cores / 2) {
       console.log(`WARNING: load average ${machine.loadAverageAtStart} on ${machine.cores} cores: other work is running; ratios will be noisy (see the per-round spread)`);
     }
-    const fixture = await HandOutFixture.create(db);
-    const cells: CellResult[] = [];
-    let cellIndex = 0;
-    const cell = async (spec: CellSpec) => {
-      sampleLoad();
-      cells.push(await runCell(fixture, spec, timing, cellIndex++ % 2 === 1, log));
-    };
-    try {
-      const check = await checkBaselineStatements(db, BENCH_HOST, readableUserId(0), fixture.encryptionKeys);
-      out.baselineCheck = check;
-      console.log(
-        check.inSync
-          ? "\nstatement check: a first hand-out sends SELECT + the baseline's reserve UPDATE; a repeated one only the SELECT; a releasable one SELECT + INSERT … SELECT of a hold, its release the baseline's DELETE"
-          : `\nWARNING: the library's statements changed; first hand-out:\n${lines(check.firstHandOut)}\nsecond:\n${lines(check.secondHandOut)}\nreleasable:\n${lines(check.releasableHandOut)}\nrelease:\n${lines(check.release)}\nupdate bench/lib/baseline-mysql2.ts`,
-      );
-      if (sections.has("cells")) {
-        log("hand-out cells…");
-        const users = fixture.users;
-        // The steady state: every user has been handed out once (and so pinned) before the write-free cells.
-        await runClosedLoop(16, fixture.libraryOp(roundRobin([...users, HOT_USER])), (_ms, ops) => ops >= users.length + 1);
-        await cell({ name: "write-free", kind: "write-free", users: "1000", concurrency: 16, library: fixture.libraryOp(roundRobin(users)), baseline: fixture.baselineOp(roundRobin(users)) });
-        await cell({ name: "write-free", kind: "write-free", users: "1000", concurrency: 1, library: fixture.libraryOp(roundRobin(users)), baseline: fixture.baselineOp(roundRobin(users)) });
-        await cell({ name: "write-free, one hot user", kind: "write-free", users: "1", concurrency: 16, library: fixture.libraryOp(() => HOT_USER), baseline: fixture.baselineOp(() => HOT_USER) });
-        await cell({ name: "releasable (hand-out + release)", kind: "releasable", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users)) });
-      }
-      if (sections.has("cold") || sections.has("cells")) {
-        log(`seeding ${entries} readable rows…`);
-        const t0 = performance.now();
-        await fixture.seedReadable(0, entries);
-        const seedSeconds = Math.round((performance.now() - t0) / 100) / 10;
-        const rows = await countRows(fixture.pool);
-        out.seed = { rows, seedSeconds };
-        log(`  ${rows} rows in ${seedSeconds} s`);
-        if (sections.has("cells")) {
-          // Warm the must-write cell's rows (they fit in the buffer pool), then hand out each once.
-          await fixture.pool.query("SELECT COUNT(*), SUM(LENGTH(accessToken)) FROM scm_token_entry WHERE userId >= ? AND userId < ?", [bulkUserId(0), bulkUserId(WARM_USERS)]);
-          const even = shuffledRange(0, WARM_USERS / 2, 1).map((k) => 2 * k);
-          const odd = shuffledRange(0, WARM_USERS / 2, 2).map((k) => 2 * k + 1);
-          await cell({ name: "must-write (first hand-out of each user)", kind: "must-write", users: `${WARM_USERS / 2000}k`, concurrency: 16, library: fixture.libraryOp(eachOnce(even, bulkUserId)), baseline: fixture.baselineOp(eachOnce(odd, bulkUserId)) });
-        }
-        if (sections.has("cold")) {
-          const cold = shuffledRange(WARM_USERS, entries, 3);
-          const half = Math.floor(cold.length / 2);
-          await cell({
-            name: `cold: random over ${Math.round(rows / 1000)}k entries`,
-            kind: "cold",
-            users: `${Math.round((entries - WARM_USERS) / 1000)}k`,
-            concurrency: 16,
-            library: fixture.libraryOp(eachOnce(cold.subarray(0, half), bulkUserId)),
-            baseline: fixture.baselineOp(eachOnce(cold.subarray(half), bulkUserId)),
-          });
-          out.coldNote = `table ${rows} rows vs innodb_buffer_pool_size ${bufferPoolMiB} MiB (global on a shared server: left as is)`;
-        }
-      }
-      out.cells = cells;
-      if (cells.length > 0) {
-        console.log(cellsTable(cells));
-        console.log(Object.entries(CASE_NOTES).map(([k, v]) => `  ${k}: ${v}`).join("\n"));
-      }
-      if (sections.has("reap")) {
-        log("reaping…");
-        sampleLoad();
-        const runs: ReapingRun[] = [];
-        runs.push(await runReaping(fixture, "write-free", fixture.libraryOp(roundRobin(fixture.users)), { from: 0, rows: deadRows }, 16, timing.segmentMs, log));
-        // Must-write hand-outs: first hand-outs of cold-range users the cells did not touch (reverse order).
-        const fresh = Int32Array.from({ length: Math.max(0, entries - WARM_USERS) }, (_, i) => entries - 1 - i);
-        runs.push(await runReaping(fixture, "must-write", fixture.libraryOp(eachOnce(fresh, bulkUserId)), { from: deadRows, rows: deadRows }, 16, timing.segmentMs, log));
-        out.reaping = runs;
-        console.log(reapingTable(runs));
-      }
-    } finally {
-      await fixture.close();
-    }
-    if (sections.has("contention")) {
-      log("contention…");
-      sampleLoad();
-      const contention: ContentionResult = await runContention(db, { processes: 8, callersPerProcess: 64, scmLatencyMs: 50 }, log);
-      out.contention = contention;
-      console.log(contentionTable(contention));
+    if (mariadb) Object.assign(out, await benchMariadb(mariadb, run));
+    if (postgres) {
+      out.postgres = { server: servers.get(postgres), database: postgres.name, ...(await benchPostgres(postgres, run)) };
+      if (["cold", "reap", "contention"].some((s) => run.sections.has(s))) console.log("\nPostgreSQL: the cold, reaping and contention sections run on MariaDB only");
     }
   } finally {
-    await db.drop();
+    for (const t of targets) await t.drop();
   }
-  sampleLoad();
+  run.sampleLoad();
   out.loadAverages = loads;
   const wallSeconds = Math.round((performance.now() - started) / 100) / 10;
   out.wallSeconds = wallSeconds;
@@ -174,6 +128,140 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\nload average (1 min) during the run: ${loads.join(", ")}`);
   console.log(`wall time ${wallSeconds} s; results in ${path.relative(process.cwd(), file)}`);
+}
+
+/** The statement check: prints whether the library still sends what the baseline of `db` sends. */
+async function statementCheck(db: BenchTarget, fixture: HandOutFixture): Promise<BaselineCheck> {
+  const check = await checkBaselineStatements(db, BENCH_HOST, readableUserId(0), fixture.encryptionKeys);
+  const baselineFile = db.kind === "postgres" ? "bench/lib/baseline-pg.ts" : "bench/lib/baseline-mysql2.ts";
+  console.log(
+    check.inSync
+      ? `\n${SERVER_NAMES[db.kind]} statement check: a first hand-out sends SELECT + the baseline's reserve UPDATE; a repeated one only the SELECT; a releasable one SELECT + INSERT … SELECT of a hold, its release the baseline's DELETE`
+      : `\nWARNING (${SERVER_NAMES[db.kind]}): the library's statements changed; first hand-out:\n${lines(check.firstHandOut)}\nsecond:\n${lines(check.secondHandOut)}\nreleasable:\n${lines(check.releasableHandOut)}\nrelease:\n${lines(check.release)}\nupdate ${baselineFile}`,
+  );
+  return check;
+}
+
+/**
+ * The cells every server runs: write-free (16 and 1 callers), one hot user, releasable. Every user
+ * is handed out once first (and so pinned): the steady state of the write-free cells.
+ */
+async function steadyStateCells(fixture: HandOutFixture, cell: (spec: CellSpec) => Promise<void>, log: (s: string) => void): Promise<void> {
+  log("hand-out cells…");
+  const users = fixture.users;
+  await runClosedLoop(16, fixture.libraryOp(roundRobin([...users, HOT_USER])), (_ms, ops) => ops >= users.length + 1);
+  await cell({ name: "write-free", kind: "write-free", users: "1000", concurrency: 16, library: fixture.libraryOp(roundRobin(users)), baseline: fixture.baselineOp(roundRobin(users)) });
+  await cell({ name: "write-free", kind: "write-free", users: "1000", concurrency: 1, library: fixture.libraryOp(roundRobin(users)), baseline: fixture.baselineOp(roundRobin(users)) });
+  await cell({ name: "write-free, one hot user", kind: "write-free", users: "1", concurrency: 16, library: fixture.libraryOp(() => HOT_USER), baseline: fixture.baselineOp(() => HOT_USER) });
+  await cell({ name: "releasable (hand-out + release)", kind: "releasable", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users)) });
+}
+
+/** The must-write cell: the first hand-out of each of the bulk users 0 … WARM_USERS-1 (seeded), rows warmed first. */
+async function mustWriteCell(fixture: HandOutFixture, cell: (spec: CellSpec) => Promise<void>): Promise<void> {
+  await fixture.pool.query("SELECT COUNT(*), SUM(LENGTH(accessToken)) FROM scm_token_entry WHERE userId >= ? AND userId < ?", [bulkUserId(0), bulkUserId(WARM_USERS)]);
+  const even = shuffledRange(0, WARM_USERS / 2, 1).map((k) => 2 * k);
+  const odd = shuffledRange(0, WARM_USERS / 2, 2).map((k) => 2 * k + 1);
+  await cell({ name: "must-write (first hand-out of each user)", kind: "must-write", users: `${WARM_USERS / 2000}k`, concurrency: 16, library: fixture.libraryOp(eachOnce(even, bulkUserId)), baseline: fixture.baselineOp(eachOnce(odd, bulkUserId)) });
+}
+
+/** Seeds bulk readable rows 0 … to-1; returns the table's rows and the seconds it took. */
+async function seed(fixture: HandOutFixture, to: number, log: (s: string) => void): Promise<{ rows: number; seedSeconds: number }> {
+  log(`seeding ${to} readable rows…`);
+  const t0 = performance.now();
+  await fixture.seedReadable(0, to);
+  const seedSeconds = Math.round((performance.now() - t0) / 100) / 10;
+  const rows = await countRows(fixture.pool);
+  log(`  ${rows} rows in ${seedSeconds} s`);
+  return { rows, seedSeconds };
+}
+
+function cellRunner(fixture: HandOutFixture, run: Run, cells: CellResult[]): (spec: CellSpec) => Promise<void> {
+  let cellIndex = 0;
+  return async (spec) => {
+    run.sampleLoad();
+    cells.push(await runCell(fixture, spec, run.timing, cellIndex++ % 2 === 1, run.log));
+  };
+}
+
+/** MariaDB: every section. The results go to the top level of bench.json (the layout readme-tables.ts reads). */
+async function benchMariadb(db: BenchDatabase, run: Run): Promise<Record<string, unknown>> {
+  const { sections, entries, deadRows, timing, log } = run;
+  const out: Record<string, unknown> = {};
+  const fixture = await HandOutFixture.create(db);
+  const cells: CellResult[] = [];
+  const cell = cellRunner(fixture, run, cells);
+  try {
+    log("MariaDB:");
+    out.baselineCheck = await statementCheck(db, fixture);
+    if (sections.has("cells")) await steadyStateCells(fixture, cell, log);
+    if (sections.has("cold") || sections.has("cells")) {
+      const seeded = await seed(fixture, entries, log);
+      out.seed = seeded;
+      if (sections.has("cells")) await mustWriteCell(fixture, cell);
+      if (sections.has("cold")) {
+        const cold = shuffledRange(WARM_USERS, entries, 3);
+        const half = Math.floor(cold.length / 2);
+        await cell({
+          name: `cold: random over ${Math.round(seeded.rows / 1000)}k entries`,
+          kind: "cold",
+          users: `${Math.round((entries - WARM_USERS) / 1000)}k`,
+          concurrency: 16,
+          library: fixture.libraryOp(eachOnce(cold.subarray(0, half), bulkUserId)),
+          baseline: fixture.baselineOp(eachOnce(cold.subarray(half), bulkUserId)),
+        });
+        const settings = await db.serverSettings();
+        out.coldNote = `table ${seeded.rows} rows vs innodb_buffer_pool_size ${settings.innodbBufferPoolMiB} MiB (global on a shared server: left as is)`;
+      }
+    }
+    out.cells = cells;
+    if (cells.length > 0) {
+      console.log(cellsTable(cells, "mariadb"));
+      console.log(Object.entries(CASE_NOTES).map(([k, v]) => `  ${k}: ${v}`).join("\n"));
+    }
+    if (sections.has("reap")) {
+      log("reaping…");
+      run.sampleLoad();
+      const runs: ReapingRun[] = [];
+      runs.push(await runReaping(fixture, "write-free", fixture.libraryOp(roundRobin(fixture.users)), { from: 0, rows: deadRows }, 16, timing.segmentMs, log));
+      // Must-write hand-outs: first hand-outs of cold-range users the cells did not touch (reverse order).
+      const fresh = Int32Array.from({ length: Math.max(0, entries - WARM_USERS) }, (_, i) => entries - 1 - i);
+      runs.push(await runReaping(fixture, "must-write", fixture.libraryOp(eachOnce(fresh, bulkUserId)), { from: deadRows, rows: deadRows }, 16, timing.segmentMs, log));
+      out.reaping = runs;
+      console.log(reapingTable(runs));
+    }
+  } finally {
+    await fixture.close();
+  }
+  if (sections.has("contention")) {
+    log("contention…");
+    run.sampleLoad();
+    const contention: ContentionResult = await runContention(db, { processes: 8, callersPerProcess: 64, scmLatencyMs: 50 }, log);
+    out.contention = contention;
+    console.log(contentionTable(contention));
+  }
+  return out;
+}
+
+/** PostgreSQL: the hand-out cells (section "cells"); the must-write cell's users are seeded, no cold rows. */
+async function benchPostgres(db: PostgresBenchDatabase, run: Run): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  const fixture = await HandOutFixture.create(db);
+  const cells: CellResult[] = [];
+  const cell = cellRunner(fixture, run, cells);
+  try {
+    run.log("PostgreSQL:");
+    out.baselineCheck = await statementCheck(db, fixture);
+    if (run.sections.has("cells")) {
+      await steadyStateCells(fixture, cell, run.log);
+      out.seed = await seed(fixture, WARM_USERS, run.log);
+      await mustWriteCell(fixture, cell);
+    }
+  } finally {
+    await fixture.close();
+  }
+  out.cells = cells;
+  if (cells.length > 0) console.log(cellsTable(cells, "postgres"));
+  return out;
 }
 
 /** Statements, one per indented line. */

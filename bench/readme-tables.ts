@@ -1,9 +1,11 @@
 /**
  * `npx ts-node --transpile-only bench/readme-tables.ts [bench/results/bench.json ...]`
  *
- * Prints the README's benchmark tables (markdown) from one or more results `npm run bench` wrote.
- * With several files (runs), each cell shows the ratio of the first file and the range over all
- * of them, so the noise between runs is visible. Deterministic: the same files give the same text.
+ * Prints the README's benchmark tables (markdown) from one or more results `npm run bench` wrote:
+ * MariaDB's cells and reaping (the top level of bench.json), then PostgreSQL's cells (its `postgres`
+ * part, in runs that had one). With several files (runs), each cell shows the ratio of the first
+ * file and the range over all of them, so the noise between runs is visible. Deterministic: the
+ * same files give the same text.
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -17,6 +19,8 @@ interface BenchResults {
   seed?: { rows: number; seedSeconds: number };
   cells?: CellResult[];
   reaping?: ReapingRun[];
+  /** Runs with PostgreSQL cells (`--databases` with postgres). */
+  postgres?: { server: { version: string; settings: Record<string, string | number> }; cells?: CellResult[] };
   loadAverages?: number[];
   wallSeconds: number;
 }
@@ -45,13 +49,16 @@ lines.push(
   "",
 );
 
-if (first.cells?.length) {
+/** The cells table of one server: `cellsOf` picks that server's cells from a run. */
+function cellsTable(cellsOf: (run: BenchResults) => CellResult[] | undefined): void {
+  const cells = cellsOf(first);
+  if (!cells?.length) return;
   lines.push(
     "| cell | users | callers | library ops/s | baseline ops/s | throughput × | per-round × (min–max) | p99 ms (lib / base) | p99 × | write-free share | goal |",
     "|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|",
   );
-  first.cells.forEach((c, i) => {
-    const same = runs.map((r) => r.cells?.[i]).filter((x): x is CellResult => x !== undefined && x.name === c.name && x.concurrency === c.concurrency);
+  cells.forEach((c, i) => {
+    const same = runs.map((r) => cellsOf(r)?.[i]).filter((x): x is CellResult => x !== undefined && x.name === c.name && x.concurrency === c.concurrency);
     const perRound = same.flatMap((x) => x.roundRatios);
     const tput = same.length > 1 ? `${c.throughputRatio} (runs ${range(same.map((x) => x.throughputRatio))})` : String(c.throughputRatio);
     const p99 = same.length > 1 ? `${c.p99Ratio} (runs ${range(same.map((x) => x.p99Ratio))})` : String(c.p99Ratio);
@@ -61,6 +68,8 @@ if (first.cells?.length) {
   });
   lines.push("");
 }
+
+cellsTable((r) => r.cells);
 
 if (first.reaping?.length) {
   lines.push(
@@ -77,6 +86,16 @@ if (first.reaping?.length) {
     );
   });
   lines.push("");
+}
+
+const pg = first.postgres;
+if (pg?.cells?.length) {
+  const settings = Object.entries(pg.server.settings).map(([k, v]) => `${k} ${v}`).join(", ");
+  lines.push(
+    `PostgreSQL ${pg.server.version} (${settings}), the same runs; baseline: a hand-written pg loop (pg.Pool callback API, named prepared statements) sending the same statements. The cold, reaping and contention sections run on MariaDB only.`,
+    "",
+  );
+  cellsTable((r) => r.postgres?.cells);
 }
 
 process.stdout.write(`${lines.join("\n")}\n`);

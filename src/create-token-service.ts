@@ -25,7 +25,7 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
   let dataSource = options.dataSource;
   if (!dataSource) {
     try {
-      dataSource = await openDataSource(options.databaseUrl ?? "sqljs::memory:", { poolSize: options.poolSize, logger });
+      dataSource = await openDataSource(options.databaseUrl ?? "sqljs::memory:", { poolSize: options.poolSize, logger, statementTimeoutMs: options.statementTimeoutMs });
     } catch (e) {
       parts.metrics.release(); // a failed start leaves nothing on the caller's registry
       throw e;

@@ -32,6 +32,8 @@
  * lease (default 60 s).
  */
 
+import type { ProviderTraits, RefreshPolicy } from "./refresh-policy";
+
 /**
  * A hand-out that must write reserves this fraction of its lifetime beyond it, so that the next
  * hand-outs of the same token within that time are write-free. 0.5: a 5-minute hand-out reserves
@@ -46,6 +48,20 @@ export interface ReservationState {
   draining: boolean;
   /** End of the refresh lease, if one was ever taken (a live one: ≥ now). */
   refreshLeaseUntilMs?: number;
+}
+
+/**
+ * How long before expiry a token may be refreshed opportunistically — the window the slack must stay
+ * out of (reservationEndMs's `refreshWindowMs`): the horizon when opportunistic refresh is on for a
+ * revoking provider, Infinity for "whenever unreserved", undefined when no opportunistic refresh
+ * happens. The widest horizon, not a per-hand-out-kind one: a pin written by an API hand-out must not
+ * delay the refresh a later workspace start (with its longer horizon) would make.
+ *
+ * @example
+ * refreshWindowMs({ opportunistic: true, horizonMs: 1_200_000 }, { revokesOnRefresh: true }); // → 1200000
+ */
+export function refreshWindowMs(policy: Pick<RefreshPolicy, "opportunistic" | "horizonMs">, provider: ProviderTraits): number | undefined {
+  return policy.opportunistic && provider.revokesOnRefresh ? (policy.horizonMs ?? Number.POSITIVE_INFINITY) : undefined;
 }
 
 /**

@@ -12,7 +12,11 @@ import type { Registry } from "prom-client";
 export interface TokenServiceOptions {
   /** Your own initialised TypeORM DataSource (add `scmTokenServiceEntities` and `scmTokenServiceMigrations` to it). */
   dataSource?: DataSource;
-  /** Or a URL: `mysql://…`, `mariadb://…`, `postgres://…` (with the `pg` driver installed), `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start. */
+  /**
+   * Or a URL: `mysql://…`, `mariadb://…`, `postgres://…` (with the `pg` driver installed; TLS with
+   * `?sslmode=disable|allow|prefer|require|verify-ca|verify-full`, see dataSourceOptionsFromUrl),
+   * `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start.
+   */
   databaseUrl?: string;
   /** One provider per SCM host. */
   providers: ScmProvider[];
@@ -46,7 +50,11 @@ export interface TokenServiceOptions {
    * Deadline of every database statement, waiting for a pooled connection included, in ms (default
    * 10 000, real time). A database that keeps the connection open but never answers (a network
    * partition) then fails the call with a transient StorageError (driverCode "STATEMENT_TIMEOUT")
-   * instead of hanging it. Keep it well below lease.leaseMs.
+   * instead of hanging it. Keep it well below lease.leaseMs. On PostgreSQL, the connections of a
+   * database the library opens from `databaseUrl` also get the server's own `statement_timeout`, one
+   * second longer, so the server stops a statement the client gave up on (the migrations run without
+   * it); a `dataSource` of your own keeps whatever your DataSource sets (pg's `statement_timeout`
+   * in its `extra`).
    */
   statementTimeoutMs?: number;
 }

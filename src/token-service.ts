@@ -324,6 +324,7 @@ export class TokenService {
     const policy: RefreshPolicy = {
       opportunistic: flags.opportunisticRefresh,
       horizonMs: flags.horizonMinutes === undefined ? undefined : flags.horizonMinutes * 60_000,
+      horizonMarginMs: flags.horizonMarginMinutes === undefined ? null : flags.horizonMarginMinutes * 60_000,
       drain: flags.drain,
     };
     const traits = { revokesOnRefresh: provider.requiresOpportunisticRefresh };

@@ -21,6 +21,13 @@ describe("feature flags", () => {
       ["fractional lifetime is fine", { workspaceStartLifetimeMinutes: 2.5 }, { workspaceStartLifetimeMinutes: 2.5 }, 0],
       ["horizon 0 → no horizon (Gitpod's rule)", { horizonMinutes: 0 }, { horizonMinutes: undefined }, 0],
       ["negative horizon → default", { horizonMinutes: -1 }, { horizonMinutes: 20 }, 1],
+      ["horizon margin: a number of minutes", { horizonMarginMinutes: 6.5 }, { horizonMarginMinutes: 6.5 }, 0],
+      ["horizon margin 0 → off (one horizon for every hand-out)", { horizonMarginMinutes: 0 }, { horizonMarginMinutes: undefined }, 0],
+      ["horizon margin unset (null, as LaunchDarkly answers) → default 8, quietly", { horizonMarginMinutes: null }, { horizonMarginMinutes: 8 }, 0],
+      ["negative horizon margin → default", { horizonMarginMinutes: -2 }, { horizonMarginMinutes: 8 }, 1],
+      ["horizon margin over 24 h → default", { horizonMarginMinutes: 1441 }, { horizonMarginMinutes: 8 }, 1],
+      ["non-numeric horizon margin → default", { horizonMarginMinutes: "8" }, { horizonMarginMinutes: 8 }, 1],
+      ["NaN horizon margin → default", { horizonMarginMinutes: Number.NaN }, { horizonMarginMinutes: 8 }, 1],
       ["string boolean → default with warning", { opportunisticRefresh: "false" }, { opportunisticRefresh: true }, 1],
     ];
     for (const [name, raw, expected, warnings] of rows) {
@@ -54,8 +61,10 @@ describe("feature flags", () => {
       td.update(td.flag("workspace_start_scm_access_token_lifetime").valueForAll(25));
       td.update(td.flag("opportunistic_token_refresh_horizon_minutes").valueForAll(30));
       td.update(td.flag("token_refresh_drain").booleanFlag().variationForAll(false));
+      td.update(td.flag("opportunistic_token_refresh_horizon_margin_minutes").variations(0, 3).variationForAll(0).variationForUser("alice", 1));
       const flags = new LaunchDarklyFeatureFlags(client);
-      expect(await flags.getFlags("alice")).to.deep.equal({ opportunisticRefresh: true, workspaceStartLifetimeMinutes: 25, horizonMinutes: 30, drain: false });
+      expect(await flags.getFlags("alice")).to.deep.equal({ opportunisticRefresh: true, workspaceStartLifetimeMinutes: 25, horizonMinutes: 30, drain: false, horizonMarginMinutes: 3 });
+      expect((await flags.getFlags("bob")).horizonMarginMinutes, "0 = one horizon for every hand-out").to.equal(undefined);
       expect((await flags.getFlags("bob")).opportunisticRefresh).to.equal(false);
     });
 

@@ -45,7 +45,7 @@ for (const kind of dbKinds()) {
 
       const store = new RacingStore(dataSource);
       const container = new Container({ defaultScope: "Singleton" });
-      container.load(tokenServiceModule({ dataSource, providers: [provider], encryptionKeys, clock, flags: new StaticFeatureFlags({ opportunisticRefresh: true, horizonMinutes: 20 }) }));
+      container.load(tokenServiceModule({ dataSource, providers: [provider], encryptionKeys, clock, flags: new StaticFeatureFlags({ opportunisticRefresh: true, horizonMinutes: 20, horizonMarginMinutes: 0 }) }));
       container.rebind(TYPES.TokenStore).toConstantValue(store);
       const refresher = container.get(TokenService);
       const other = await createTokenService({ dataSource, providers: [provider], encryptionKeys, clock, flags: new StaticFeatureFlags({ opportunisticRefresh: false }) });

@@ -13,6 +13,8 @@ const UNIFORM: RefreshPolicy = { ...HORIZON_DRAIN, horizonMarginMs: null };
 const L10: HandOutRequest = { ...L5, lifetimeMs: 10 * MIN };
 /** Horizon per hand-out kind: min(20, lifetime + 8) minutes. */
 const KIND: RefreshPolicy = { ...HORIZON_DRAIN, horizonMarginMs: 8 * MIN };
+/** The service's defaults (no flags): horizon 20, per hand-out kind with the 8-minute margin, drain, the default early-drain ramp. */
+const DEFAULTS: RefreshPolicy = { opportunistic: true, horizonMs: 20 * MIN, horizonMarginMs: 8 * MIN, drain: true };
 const SEC = 1_000;
 const REVOKES = { revokesOnRefresh: true };
 const KEEPS = { revokesOnRefresh: false };
@@ -61,17 +63,18 @@ const rows: Row[] = [
   { situation: "draining, request would extend the reservation: wait", entry: entry(30, 3, { draining: true }), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 3 * MIN } },
   { situation: "draining, would extend, cannot wait: hand out and extend", entry: entry(30, 3, { draining: true }), request: { ...L5, maxWaitMs: 0 }, policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
   { situation: "expiry exactly now + L covers", entry: entry(5), policy: OFF, expected: { action: "reuse", label: "false", extendReservation: true } },
-  // Early drain (on by default with drain and a horizon): ramp from 0 s at 20 min left to 60 s at 10 min left.
-  { situation: "early drain: 9 min left, held for 30 s more (allowance 60 s): wait, then the drained refresh", entry: entry(9, 0.5), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 30 * SEC } },
-  { situation: "early drain: 9 min left, held for 90 s more (allowance 60 s): reuse, reserved", entry: entry(9, 1.5), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
-  { situation: "early drain: 15 min left (allowance 30 s), held for 24 s more: wait", entry: entry(15, 0.4), policy: UNIFORM, expected: { action: "wait", label: "false", untilMs: NOW + 24 * SEC } },
-  { situation: "early drain: 15 min left (allowance 30 s), held for 36 s more: reuse, reserved", entry: entry(15, 0.6), policy: UNIFORM, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  // Early drain (on by default with drain and a horizon): ramp from 0 s at 20 min left to 120 s at 8 min left.
+  { situation: "early drain: 9 min left, held for 30 s more (allowance 110 s): wait, then the drained refresh", entry: entry(9, 0.5), policy: HORIZON_DRAIN, expected: { action: "wait", label: "false", untilMs: NOW + 30 * SEC } },
+  { situation: "early drain: 9 min left, held for 2 min more (allowance 110 s): reuse, reserved", entry: entry(9, 2), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "early drain: 15 min left (allowance 50 s), held for 48 s more: wait", entry: entry(15, 0.8), policy: UNIFORM, expected: { action: "wait", label: "false", untilMs: NOW + 48 * SEC } },
+  { situation: "early drain: 15 min left (allowance 50 s), held for 54 s more: reuse, reserved", entry: entry(15, 0.9), policy: UNIFORM, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain: never waits longer than the caller's maxWaitMs (reuse instead, no error)", entry: entry(9, 0.5), request: { ...L5, maxWaitMs: 10 * SEC }, policy: HORIZON_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain off (null): a short hold within the horizon is reused, reserved", entry: entry(9, 0.5), policy: NO_EARLY_DRAIN, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain needs drain: drain off reuses, reserved", entry: entry(9, 0.5), policy: { ...HORIZON_DRAIN, drain: false }, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain needs a horizon: Gitpod's rule + drain reuses, reserved", entry: entry(9, 0.5), policy: { ...GITPOD, drain: true }, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   { situation: "early drain: outside the horizon nothing changes", entry: entry(25, 0.1), policy: HORIZON_DRAIN, expected: { action: "reuse", label: "false", extendReservation: true } },
-  { situation: "early drain with the per-kind horizon: the ramp starts at the request's horizon (workspace start, 14 min left of 18: allowance 30 s, held 24 s more)", entry: entry(14, 0.4), request: L10, policy: KIND, expected: { action: "wait", label: "false", untilMs: NOW + 24 * SEC } },
+  { situation: "early drain with the per-kind horizon: the ramp starts at the request's horizon (workspace start, 14 min left of 18: allowance 48 s, held 42 s more)", entry: entry(14, 0.7), request: L10, policy: KIND, expected: { action: "wait", label: "false", untilMs: NOW + 42 * SEC } },
+  { situation: "… and a holder done later than the allowance (54 s): reuse, reserved", entry: entry(14, 0.9), request: L10, policy: KIND, expected: { action: "reuse", label: "reserved", extendReservation: true } },
   // Per hand-out kind (margin 8 min): the horizon is min(20, lifetime + 8): API 13 min, workspace start 18 min.
   { situation: "per-kind horizon: 5-min hand-out, 15 min left: outside its 13-min horizon", entry: entry(15), policy: KIND, expected: { action: "reuse", label: "false", extendReservation: true } },
   { situation: "per-kind horizon: 5-min hand-out, 13 min left: within", entry: entry(13), policy: KIND, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
@@ -81,6 +84,17 @@ const rows: Row[] = [
   { situation: "per-kind horizon: a custom margin (3 min: a 5-min hand-out's horizon is 8, so 9 min left is outside)", entry: entry(9), policy: { ...HORIZON_DRAIN, horizonMarginMs: 3 * MIN }, expected: { action: "reuse", label: "false", extendReservation: true } },
   { situation: "per-kind horizon: off by default: a 5-min hand-out at 15 min left is within the 20-min horizon", entry: entry(15), policy: HORIZON_DRAIN, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
   { situation: "per-kind horizon: no horizon (Gitpod's rule) ignores the margin", entry: entry(50), policy: { ...GITPOD, horizonMarginMs: 3 * MIN }, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  // The service's defaults (no flags): a 5-minute API hand-out's horizon is 13 min, a 10-minute workspace start's 18;
+  // the early-drain ramp runs from each request's own horizon to 120 s at 8 min left.
+  { situation: "defaults: API hand-out, 14 min left, unreserved: outside its 13-min horizon, reuse", entry: entry(14), policy: DEFAULTS, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "defaults: API hand-out, 13 min left, unreserved: opportunistic refresh", entry: entry(13), policy: DEFAULTS, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "defaults: workspace start, 17 min left, unreserved: within its 18-min horizon, refresh", entry: entry(17), request: L10, policy: DEFAULTS, expected: { action: "refresh", label: "true", forced: false, breaksReservation: false } },
+  { situation: "defaults: workspace start, 19 min left, unreserved: reuse", entry: entry(19), request: L10, policy: DEFAULTS, expected: { action: "reuse", label: "false", extendReservation: true } },
+  { situation: "defaults: API hand-out, 12 min left (allowance 24 s), held 20 s more: wait", entry: entry(12, 1 / 3), policy: DEFAULTS, expected: { action: "wait", label: "false", untilMs: NOW + 20 * SEC } },
+  { situation: "defaults: API hand-out, 12 min left (allowance 24 s), held 30 s more: reuse, reserved", entry: entry(12, 0.5), policy: DEFAULTS, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "defaults: API hand-out, 7 min left (allowance 120 s), held 115 s more: wait", entry: entry(7, 115 / 60), policy: DEFAULTS, expected: { action: "wait", label: "false", untilMs: NOW + 115 * SEC } },
+  { situation: "defaults: API hand-out, 7 min left (allowance 120 s), held 125 s more: reuse, reserved", entry: entry(7, 125 / 60), policy: DEFAULTS, expected: { action: "reuse", label: "reserved", extendReservation: true } },
+  { situation: "defaults: API hand-out, 16 min left, held: outside its horizon, reuse (label false), no early drain", entry: entry(16, 0.1), policy: DEFAULTS, expected: { action: "reuse", label: "false", extendReservation: true } },
   { situation: "early drain: a custom ramp (180 s from 6 min left)", entry: entry(6, 2.5), policy: { ...HORIZON_DRAIN, earlyDrain: { rampToMs: 180 * SEC, rampEndMs: 6 * MIN } }, expected: { action: "wait", label: "false", untilMs: NOW + 2.5 * MIN } },
 ];
 
@@ -94,7 +108,7 @@ describe("decide(): the refresh decision table", () => {
   it("never returns a reuse whose token cannot cover the lifetime", () => {
     for (let exp = -10; exp <= 70; exp += 1) {
       for (const reserved of [undefined, -5, 0, 3, 9]) {
-        for (const policy of [GITPOD, HORIZON_DRAIN, OFF]) {
+        for (const policy of [GITPOD, HORIZON_DRAIN, OFF, DEFAULTS]) {
           const d = decide(entry(exp, reserved), L5, NOW, policy, REVOKES);
           if (d.action === "reuse") expect(NOW + exp * MIN, `exp ${exp} reserved ${reserved}`).to.be.at.least(NOW + 5 * MIN);
         }
@@ -104,13 +118,14 @@ describe("decide(): the refresh decision table", () => {
 });
 
 describe("earlyDrainWaitMs(): the ramp", () => {
+  // The default ramp: 0 s at the horizon, 120 s at 8 min left and below.
   const table: [remainingMin: number, expectedMs: number][] = [
     [25, 0],
     [20, 0],
-    [17.5, 15 * SEC],
-    [15, 30 * SEC],
-    [10, 60 * SEC],
-    [3, 60 * SEC],
+    [17.5, 25 * SEC],
+    [14, 60 * SEC],
+    [8, 120 * SEC],
+    [3, 120 * SEC],
   ];
   for (const [remaining, expected] of table) {
     it(`${remaining} min left, horizon 20 → ${expected / SEC} s`, () => {
@@ -119,7 +134,11 @@ describe("earlyDrainWaitMs(): the ramp", () => {
   }
 
   it("a horizon at or below the ramp's end allows the full wait at once", () => {
-    expect(earlyDrainWaitMs(8 * MIN, 10 * MIN, DEFAULT_EARLY_DRAIN)).to.equal(60 * SEC);
+    expect(earlyDrainWaitMs(6 * MIN, 8 * MIN, DEFAULT_EARLY_DRAIN)).to.equal(120 * SEC);
+  });
+
+  it("an API hand-out's 13-minute horizon ramps over 13 → 8 min left", () => {
+    expect(earlyDrainWaitMs(10.5 * MIN, 13 * MIN, DEFAULT_EARLY_DRAIN)).to.equal(60 * SEC);
   });
 });
 

@@ -1,9 +1,14 @@
 import "reflect-metadata";
-import { cleanUpDatabases } from "./support/databases";
+import { closeOpenDataSources, dropRunDatabases } from "./support/databases";
 
-/** mocha root hooks: every run drops the database it created. */
+/** mocha root hooks: data sources a file left open are closed after it (parallel mode: after each file). */
 export const mochaHooks = {
   async afterAll(): Promise<void> {
-    await cleanUpDatabases();
+    await closeOpenDataSources();
   },
 };
+
+/** mocha global teardown (main process, once): every run drops the databases it created. */
+export async function mochaGlobalTeardown(): Promise<void> {
+  await dropRunDatabases();
+}

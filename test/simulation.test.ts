@@ -1,11 +1,13 @@
 import { expect } from "chai";
+import { RESERVATION_SLACK_FRACTION, reservationEndMs } from "../src/hand-out-reservation";
 import { decide } from "../src/refresh-policy";
 import { EventQueue } from "../src/simulation/event-queue";
 import { Prng, deriveSeed } from "../src/simulation/prng";
 import { formatReport } from "../src/simulation/report";
 import { floorRefreshes, runSimulation, type SimulationParams, type SimulationResults } from "../src/simulation/run-simulation";
-import { SimulatedStore } from "../src/simulation/simulated-store";
+import { SimulatedStore, type HandOutMode } from "../src/simulation/simulated-store";
 import { DAY_MS, HOUR_MS, MINUTE_MS, USER_KINDS, WORKLOAD_MIX, assignKinds, generateRequests, initialExpiries, type SimRequest } from "../src/simulation/user-kinds";
+import { minimumWaits } from "../src/simulation/wait-bound";
 
 // 100 users × 2 weekdays: 30 idle, 45 normal, 20 heavy, 5 bots — small enough to run in well under a second per policy.
 const SMALL: SimulationParams = { users: 100, days: 2, seed: 42 };
@@ -82,6 +84,87 @@ describe("refresh-policy simulation", () => {
       const api = (atMin: number): SimRequest => ({ atMs: atMin * MINUTE_MS, type: "api", lifetimeMs: 5 * MINUTE_MS, releaseAfterMs: 0 });
       // 0 → token until 60; 54 still fits (54+5 ≤ 60); 56 does not → 2nd token until 116; 110 fits; 112 does not.
       expect(floorRefreshes([api(0), api(54), api(56), api(110), api(112)])).to.equal(3);
+    });
+  });
+
+  describe("write-free hand-outs (the store's pin and slack, src/hand-out-reservation.ts)", () => {
+    // A non-releasable hand-out under horizon 20, as the simulation makes them.
+    const PINNED: HandOutMode = { releasable: false, withinCurrent: false, refreshWindowMs: 20 * MINUTE_MS, slackFraction: RESERVATION_SLACK_FRACTION };
+
+    it("a hand-out that must write pins the token until reservationEndMs (lifetime + 50 %); the next one inside the pin writes nothing", () => {
+      const store = new SimulatedStore(1);
+      store.refresh(0, 0); // expires at 60 min
+      const first = store.handOut(0, 0, 5 * MINUTE_MS, 5 * MINUTE_MS, PINNED);
+      expect(first).to.deep.equal({ covers: true, writeFree: false, reservedUntilMs: reservationEndMs(0, 5 * MINUTE_MS, { expiresAtMs: 60 * MINUTE_MS, draining: false }, 20 * MINUTE_MS) });
+      expect(first.reservedUntilMs).to.equal(7.5 * MINUTE_MS);
+      expect(store.handOut(0, 2.5 * MINUTE_MS, 5 * MINUTE_MS, 5 * MINUTE_MS, PINNED), "needs 7.5: covered").to.deep.equal({ covers: true, writeFree: true });
+      expect(store.state(0, 3 * MINUTE_MS).reservedUntilMs, "a write-free hand-out leaves the reservation alone").to.equal(7.5 * MINUTE_MS);
+      expect(store.handOut(0, 2.6 * MINUTE_MS, 5 * MINUTE_MS, 5 * MINUTE_MS, PINNED).writeFree, "needs 7.6: writes").to.equal(false);
+    });
+
+    it("the slack never reaches into the refresh window, a drain gets none, and a refresh drops the pin", () => {
+      const store = new SimulatedStore(1);
+      store.refresh(0, 0);
+      expect(store.handOut(0, 36 * MINUTE_MS, 5 * MINUTE_MS, 5 * MINUTE_MS, PINNED).reservedUntilMs, "24 min left: no slack into the last 20").to.equal(41 * MINUTE_MS);
+      store.setDraining(0);
+      expect(store.handOut(0, 37 * MINUTE_MS, 5 * MINUTE_MS, 5 * MINUTE_MS, PINNED).reservedUntilMs, "draining: exactly the lifetime").to.equal(42 * MINUTE_MS);
+      store.refresh(0, 42 * MINUTE_MS);
+      expect(store.state(0, 42 * MINUTE_MS).reservedUntilMs, "a new token version has no pin").to.equal(undefined);
+      expect(store.handOut(0, 42 * MINUTE_MS, 5 * MINUTE_MS, 5 * MINUTE_MS, PINNED).writeFree).to.equal(false);
+    });
+
+    it("the reservation keeps the pin's end after it has passed (as the store's row does), so decide() sees the token unreserved", () => {
+      const store = new SimulatedStore(1);
+      store.refresh(0, 0);
+      store.handOut(0, 0, 5 * MINUTE_MS, 5 * MINUTE_MS, PINNED);
+      expect(store.state(0, 10 * MINUTE_MS).reservedUntilMs).to.equal(7.5 * MINUTE_MS);
+      expect(decide(store.state(0, 10 * MINUTE_MS), { lifetimeMs: 5 * MINUTE_MS, maxWaitMs: Infinity, ifHeld: "fail" }, 10 * MINUTE_MS, { opportunistic: true, drain: true }, { revokesOnRefresh: true }).action).to.equal("refresh");
+    });
+
+    it("with a horizon the slack changes no decision (it stays out of the refresh window) and makes hand-outs write-free; without opportunistic refresh it costs waits", () => {
+      for (const workload of ["sessions", "scattered"] as const) {
+        const r = runSimulation({ ...SMALL, workload, policies: ["defaults", "defaults-slack0", "cover-only-drain", "cover-only-drain-slack0"] });
+        const [slack, none, coverSlack, coverNone] = ["defaults", "defaults-slack0", "cover-only-drain", "cover-only-drain-slack0"].map((id) => policy(r, id).total);
+        expect({ ...slack, writeFree: 0, writeFreeShare: 0 }, workload).to.deep.equal({ ...none, writeFree: 0, writeFreeShare: 0 });
+        expect(slack.writeFreeShare, workload).to.be.greaterThan(none.writeFreeShare + 0.15);
+        expect(slack.writeFreeShare).to.equal(Math.round((slack.writeFree / slack.handOuts) * 1000) / 1000);
+        expect(coverSlack.waits, `${workload}: the slack delays forced drains when the window is only the lifetime`).to.be.greaterThan(coverNone.waits);
+        expect(coverSlack.broken + coverNone.broken).to.equal(0);
+      }
+    });
+
+    it("releasable hand-outs are never write-free (their hold is written anyway)", () => {
+      const t = policy(runSimulation({ ...SMALL, policies: ["defaults-release"] }), "defaults-release").total;
+      expect(t.writeFree).to.equal(0);
+      expect(t.handOuts).to.be.greaterThan(0);
+    });
+  });
+
+  describe("the lower bound on waits (src/simulation/wait-bound.ts)", () => {
+    const api = (atMin: number): SimRequest => ({ atMs: atMin * MINUTE_MS, type: "api", lifetimeMs: 5 * MINUTE_MS, releaseAfterMs: 0 });
+
+    it("a token held without a break needs one wait per refresh after the first", () => {
+      const always = Array.from({ length: 59 }, (_, i) => api(i * 3)); // every 3 minutes until 174 (covered until 179): never unreserved
+      expect(minimumWaits(always, -1)).to.deep.equal({ waits: 2, refreshes: 3 });
+    });
+
+    it("a gap of at least the lifetime lets a refresh wait for nobody", () => {
+      // Held from 0 to 53, a gap 53-56, held 56 to 120: refresh at 56 (free) covers to 116; 116 is held → one wait.
+      const requests = [...Array.from({ length: 17 }, (_, i) => api(i * 3)), ...Array.from({ length: 22 }, (_, i) => api(56 + i * 3))];
+      expect(minimumWaits(requests, -1)).to.deep.equal({ waits: 1, refreshes: 3 });
+      expect(minimumWaits([api(0), api(30), api(70)], -1), "sparse requests: never held when it matters").to.deep.equal({ waits: 0, refreshes: 2 });
+    });
+
+    it("no simulated policy that breaks nothing makes fewer waits, in total or for any user kind, on either workload", () => {
+      for (const workload of ["sessions", "scattered"] as const) {
+        const r = runSimulation({ ...SMALL, workload, policies: ["cover-only-drain", "h20-drain", "h20-early", "defaults", "h45-drain", "gitpod-drain"] });
+        expect(r.waitBound.total.waits, workload).to.be.greaterThan(0);
+        for (const p of r.policies) {
+          expect(p.total.broken, p.id).to.equal(0);
+          expect(p.total.waits, `${workload} ${p.id}`).to.be.at.least(r.waitBound.total.waits);
+          for (const kind of USER_KINDS) expect(p.byKind[kind].waits, `${workload} ${p.id} ${kind}`).to.be.at.least(r.waitBound.byKind[kind].waits);
+        }
+      }
     });
   });
 

@@ -77,8 +77,8 @@ for (const kind of dbKinds()) {
         expect(t.logger.filter("Token refreshed").map((r) => r.fields.mode)).to.deep.equal(["opportunistic", "opportunistic"]);
       });
 
-      it("with the default 20-minute horizon, an unreserved token is refreshed only when less than 20 minutes are left", async () => {
-        t = await serviceOn(kind, { flags: { opportunisticRefresh: true } });
+      it("with one 20-minute horizon for every hand-out (margin 0), an unreserved token is refreshed only when less than 20 minutes are left", async () => {
+        t = await serviceOn(kind, { flags: { opportunisticRefresh: true, horizonMarginMinutes: 0 } });
         const user = uniqueUser();
         const stored = await t.connectUser(user);
         const first = await t.service.getTokenForWorkspaceStart(user, t.host);

@@ -1,5 +1,7 @@
-import { createDecipheriv, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Pool, ResultSetHeader, RowDataPacket } from "mysql2";
+import { BaselineDecrypt, sqlDate } from "./baseline-crypto";
+import type { HandOutBaseline } from "./bench-target";
 
 /**
  * The baselines of the hand-out benchmark: the fastest reasonable hand-written code on a plain
@@ -31,15 +33,15 @@ interface Row extends RowDataPacket {
   version: number;
 }
 
-export class BaselineHandOut {
-  private readonly keys: ReadonlyMap<string, Buffer>;
+export class BaselineMysql2 implements HandOutBaseline {
+  private readonly decrypt: BaselineDecrypt;
 
   /** `keys`: id → base64 of 32 bytes, the same ring the library got. */
   constructor(
     private readonly pool: Pool,
     keys: readonly { id: string; key: string }[],
   ) {
-    this.keys = new Map(keys.map((k) => [k.id, Buffer.from(k.key, "base64")]));
+    this.decrypt = new BaselineDecrypt(keys);
   }
 
   /** SELECT + reserve UPDATE + decrypt; undefined when no token is stored. */
@@ -57,7 +59,7 @@ export class BaselineHandOut {
             if (e) return reject(e);
             if (result.affectedRows === 0) return attempt(); // changed under us: read again, as the library does
             try {
-              resolve(this.decrypt(row.accessToken, userId, host));
+              resolve(this.decrypt.accessToken(row.accessToken, userId, host));
             } catch (d) {
               reject(d as Error);
             }
@@ -78,7 +80,7 @@ export class BaselineHandOut {
         this.pool.query<ResultSetHeader>(HOLD_SQL, [holdId, row.id, row.version, sqlDate(Date.now() + lifetimeMs)], (e) => {
           if (e) return reject(e);
           try {
-            resolve({ value: this.decrypt(row.accessToken, userId, host), holdId });
+            resolve({ value: this.decrypt.accessToken(row.accessToken, userId, host), holdId });
           } catch (d) {
             reject(d as Error);
           }
@@ -92,19 +94,7 @@ export class BaselineHandOut {
     return new Promise((resolve, reject) => this.pool.query<ResultSetHeader>(RELEASE_SQL, [holdId], (e) => (e ? reject(e) : resolve())));
   }
 
-  /** `v1:<keyId>:<iv>:<tag>:<data>`, base64url parts; AAD = the row/column context. */
-  private decrypt(ciphertext: string, userId: string, host: string): string {
-    const [format, keyId, iv, tag, data] = ciphertext.split(":");
-    const key = this.keys.get(keyId);
-    if (format !== "v1" || !key) throw new Error("baseline: unexpected ciphertext");
-    const decipher = createDecipheriv("aes-256-gcm", key, Buffer.from(iv, "base64url"));
-    decipher.setAAD(Buffer.from(JSON.stringify(["access", userId, host]), "utf8"));
-    decipher.setAuthTag(Buffer.from(tag, "base64url"));
-    return Buffer.concat([decipher.update(Buffer.from(data, "base64url")), decipher.final()]).toString("utf8");
+  end(): Promise<void> {
+    return new Promise((resolve) => this.pool.end(() => resolve()));
   }
-}
-
-/** `YYYY-MM-DD HH:MM:SS.mmm` UTC, the store's date format. */
-function sqlDate(ms: number): string {
-  return new Date(ms).toISOString().replace("T", " ").replace("Z", "");
 }

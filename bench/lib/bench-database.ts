@@ -2,13 +2,16 @@ import { randomBytes } from "node:crypto";
 import { createPool as createCallbackPool, type Pool as CallbackPool } from "mysql2";
 import { createConnection, createPool, type Pool, type PoolOptions } from "mysql2/promise";
 import { dataSourceOptionsFromUrl, openDataSource } from "../../src/storage/data-source";
+import { BaselineMysql2 } from "./baseline-mysql2";
+import type { BenchTarget, HandOutBaseline, SetupSql } from "./bench-target";
 
 /**
  * The benchmark's own database on the server at BENCH_DATABASE_URL (default
  * mariadb://root@127.0.0.1:3306): `scm_token_bench_<pid>_<hex>`, created and migrated with the
  * library's migrations at the start, dropped at the end.
  */
-export class BenchDatabase {
+export class BenchDatabase implements BenchTarget {
+  readonly kind = "mariadb";
   readonly serverUrl: string;
   readonly name: string;
 
@@ -69,6 +72,30 @@ export class BenchDatabase {
   /** The same pool on mysql2's callback API (the baselines use it: no promise wrapper per statement). */
   callbackPool(connectionLimit = 10): CallbackPool {
     return createCallbackPool(this.connectionOptions(true, connectionLimit));
+  }
+
+  setupSql(connectionLimit: number): SetupSql {
+    const pool = this.pool(connectionLimit);
+    return {
+      query: async (sql, params = []) => (await pool.query(sql, params))[0] as Record<string, unknown>[],
+      quoteName: (name) => name,
+      end: () => pool.end(),
+    };
+  }
+
+  baseline(connectionLimit: number, keys: readonly { id: string; key: string }[]): HandOutBaseline {
+    return new BaselineMysql2(this.callbackPool(connectionLimit), keys);
+  }
+
+  async serverSettings(): Promise<Record<string, string | number>> {
+    const connection = await createConnection(this.connectionOptions(true));
+    try {
+      const [rows] = await connection.query("SELECT @@innodb_buffer_pool_size AS b, @@innodb_flush_log_at_trx_commit AS f");
+      const r = (rows as { b: string; f: string }[])[0];
+      return { innodbBufferPoolMiB: Math.round(Number(r.b) / 2 ** 20), innodbFlushLogAtTrxCommit: Number(r.f) };
+    } finally {
+      await connection.end();
+    }
   }
 
   async serverVersion(): Promise<string> {

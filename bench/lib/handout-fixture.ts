@@ -1,14 +1,11 @@
 import { randomBytes } from "node:crypto";
-import type { Pool as CallbackPool } from "mysql2";
-import type { Pool } from "mysql2/promise";
 import { createTokenService } from "../../src/create-token-service";
 import { KeyRing } from "../../src/crypto/key-ring";
 import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { TokenCrypto } from "../../src/token-crypto";
 import type { TokenService } from "../../src/token-service";
-import { BaselineHandOut } from "./baseline-mysql2";
-import type { BenchDatabase } from "./bench-database";
+import type { BenchTarget, HandOutBaseline, SetupSql } from "./bench-target";
 import type { Operation } from "./closed-loop";
 import { accessTokenOf, bulkReadable, READABLE_USERS, readableUserId, storeReadable } from "./seed";
 
@@ -37,24 +34,23 @@ export function eachOnce(order: ArrayLike<number>, idOf: (k: number) => string):
 }
 
 /**
- * The library and the baseline side by side on one database: the same rows, the same key, pools of
- * the same size. Flags: opportunistic refresh off; tokens expire in 24 h, so no hand-out refreshes
+ * The library and the hand-written baseline of the database's driver (mysql2 or pg) side by side on
+ * one database: the same rows, the same key, pools of the same size. Flags: opportunistic refresh off; tokens expire in 24 h, so no hand-out refreshes
  * (the provider points at a closed port and would fail loudly if one did).
  */
 export class HandOutFixture {
   readonly users = Array.from({ length: READABLE_USERS }, (_, k) => readableUserId(k));
   private constructor(
     readonly service: TokenService,
-    readonly baseline: BaselineHandOut,
-    /** A plain promise pool for set-up statements. */
-    readonly pool: Pool,
-    private readonly baselinePool: CallbackPool,
+    readonly baseline: HandOutBaseline,
+    /** A plain pool for set-up statements. */
+    readonly pool: SetupSql,
     private readonly crypto: TokenCrypto,
     /** The key ring both sides use (a probe service needs it too). */
     readonly encryptionKeys: { id: string; key: string }[],
   ) {}
 
-  static async create(db: BenchDatabase): Promise<HandOutFixture> {
+  static async create(db: BenchTarget): Promise<HandOutFixture> {
     const encryptionKeys = [{ id: "bench", key: randomBytes(32).toString("base64") }];
     const service = await createTokenService({
       databaseUrl: db.url,
@@ -63,9 +59,7 @@ export class HandOutFixture {
       encryptionKeys,
       flags: new StaticFeatureFlags({ opportunisticRefresh: false }),
     });
-    const pool = db.pool(2);
-    const baselinePool = db.callbackPool(POOL_SIZE);
-    const fixture = new HandOutFixture(service, new BaselineHandOut(baselinePool, encryptionKeys), pool, baselinePool, new TokenCrypto(new KeyRing(encryptionKeys)), encryptionKeys);
+    const fixture = new HandOutFixture(service, db.baseline(POOL_SIZE, encryptionKeys), db.setupSql(2), new TokenCrypto(new KeyRing(encryptionKeys)), encryptionKeys);
     await storeReadable(service, BENCH_HOST, [...fixture.users, HOT_USER]);
     return fixture;
   }
@@ -129,7 +123,7 @@ export class HandOutFixture {
 
   async close(): Promise<void> {
     await this.pool.end();
-    await new Promise<void>((resolve) => this.baselinePool.end(() => resolve()));
+    await this.baseline.end();
     await this.service.close();
   }
 }

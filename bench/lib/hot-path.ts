@@ -61,9 +61,15 @@ export async function runCell(fixture: HandOutFixture, spec: CellSpec, timing: C
   return cell;
 }
 
-export function cellsTable(cells: CellResult[]): string {
+/** How each server's baseline is written, for the tables' titles. */
+export const BASELINE_NOTES = {
+  mariadb: "MariaDB: library vs hand-written mysql2 (callback API, minimal columns, same decrypt, pool 10 each)",
+  postgres: "PostgreSQL: library vs hand-written pg (pg.Pool callback API, named prepared statements, minimal columns, same decrypt, pool 10 each)",
+} as const;
+
+export function cellsTable(cells: CellResult[], kind: keyof typeof BASELINE_NOTES): string {
   return renderTable(
-    "Hand-outs: library vs hand-written mysql2 (callback API, minimal columns, same decrypt, pool 10 each), alternating segments",
+    `Hand-outs on ${BASELINE_NOTES[kind]}, alternating segments`,
     ["cell", "users", "conc", "lib ops/s", "base ops/s", "tput ×", "round ×  min–max", "lib p99", "base p99", "p99 ×", "lib CPU µs", "base CPU µs", "write-free", "errors", "goal"],
     cells.map((c) => [
       c.name,

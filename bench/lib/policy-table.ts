@@ -28,10 +28,19 @@ const LABELS: Record<string, string> = {
   gitpod: "Gitpod (opportunistic whenever unreserved)",
   h20: "horizon 20 min, no drain",
   "h20-drain": "horizon 20 + drain",
-  "h20-early": "horizon 20 + drain + early drain",
-  defaults: "defaults' policy (horizon 20 + drain + early drain), waits unbounded (`maxWaitMs: Infinity`)",
-  "h20-kind-early": "horizon per hand-out kind (API 13, workspace 18 min) + drain + early drain",
-  "defaults-shipped": "**defaults as shipped: horizon 20 + drain + early drain, waits capped at 10 min (`defaultMaxWaitMs`)**",
+  "h20-early": "previous defaults: horizon 20 + drain + early drain (≤ 60 s from 10 min left)",
+  "h20-early120": "horizon 20 + drain + early drain (≤ 120 s from 8 min left)",
+  "h20-m10-early120": "horizon per hand-out kind, margin 10 (API 15, workspace 20 min) + drain + early drain (≤ 120 s)",
+  defaults: "defaults' policy (horizon per hand-out kind: API 13, workspace 18 min + drain + early drain ≤ 120 s), waits unbounded (`maxWaitMs: Infinity`)",
+  "defaults-slack0": "defaults' policy without the write-free slack (a writing hand-out reserves exactly its lifetime)",
+  "h20-kind-early": "horizon per hand-out kind (API 13, workspace 18 min) + drain + early drain (≤ 60 s from 10 min left)",
+  "cover-only-drain": "no opportunistic refresh + drain (the slack stays out of the last L only)",
+  "cover-only-drain-slack0": "no opportunistic refresh + drain, without the write-free slack",
+  "h20-drain-prepare": "horizon 20 + drain + refresh prepared when a reservation ends",
+  "h30-drain": "horizon 30 + drain",
+  "h45-drain": "horizon 45 + drain",
+  "gitpod-drain": "Gitpod's rule + drain (whenever unreserved)",
+  "defaults-shipped": "**defaults as shipped: horizon per hand-out kind + drain + early drain, waits capped at 10 min (`defaultMaxWaitMs`)**",
   "defaults-wait30": "defaults with waits capped at 30 s (`defaultMaxWaitMs: 30_000`)",
   "defaults-release": "**defaults + early release** (`withToken` / `releasable: true`)",
   "h20-kind-early-release": "horizon per hand-out kind + drain + early drain + early release",
@@ -54,6 +63,10 @@ function stat(values: number[], digits: number): string {
   return min.toFixed(digits) === max.toFixed(digits) ? f(mean) : `${f(mean)} (${f(min)}–${f(max)})`;
 }
 
+function percent(share: number): string {
+  return `${Math.round(share * 100)} %`;
+}
+
 function perWeek(m: Metrics, value: number): number {
   return (value * 7) / (m.userDays / m.users);
 }
@@ -71,7 +84,9 @@ function rows(runs: SimulationResults[], policies: string[]): string[] {
       stat(totals.map((t) => perWeek(t, t.waits)), 0),
       waits.length === 0 ? "—" : stat(waits.map((t) => t.waitMinutesAvg), 2),
       waits.length === 0 ? "—" : stat(waits.map((t) => t.waitMinutesMax), 1),
+      stat(totals.map((t) => perWeek(t, t.waitMinutesTotal) / 60), 0),
       stat(totals.map((t) => perWeek(t, t.failed)), 0),
+      percent(totals.reduce((sum, t) => sum + t.writeFreeShare, 0) / totals.length),
     ];
     return `| ${cells.join(" | ")} |`;
   });
@@ -87,11 +102,17 @@ export function policyTable(all: SimulationRuns): string {
   for (const workload of all.workloads) {
     const runs = all.runs.filter((r) => r.params.workload === workload);
     const floor = runs.map((r) => r.floor.total.perUserDay);
+    const perWeekOf = (r: SimulationResults, value: number) => (value * 7) / r.params.days;
     out.push("");
     out.push(`${WORKLOAD_TITLES[workload]} (floor ${stat(floor, 2)} refreshes/user-day).`);
+    out.push(
+      `No drain policy that breaks nothing — not even one that knew every future request — can make fewer than ` +
+        `${stat(runs.map((r) => perWeekOf(r, r.waitBound.total.waits)), 0)} waits/week here ` +
+        `(bots ${stat(runs.map((r) => perWeekOf(r, r.waitBound.byKind.bot.waits)), 0)}; that schedule refreshes ${stat(runs.map((r) => r.waitBound.total.vsFloor), 2)}× the floor).`,
+    );
     out.push("");
-    out.push("| policy | id | refreshes × floor | broken / week | waits / week | mean wait (min) | max wait (min) | failed (TokenHeldError) / week |");
-    out.push("|---|---|---:|---:|---:|---:|---:|---:|");
+    out.push("| policy | id | refreshes × floor | broken / week | waits / week | mean wait (min) | max wait (min) | wait h / week | failed (TokenHeldError) / week | write-free hand-outs |");
+    out.push("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     out.push(...rows(runs, all.policies));
   }
   return out.join("\n") + "\n";

@@ -69,8 +69,8 @@ export async function runReaping(
       idle.push(await runFor(concurrency, op, segmentMs));
     }
   }
-  const [rows] = await fixture.pool.query("SELECT COUNT(*) AS n FROM scm_token_entry WHERE userId LIKE 'dead-%'");
-  const remainingDead = Number((rows as { n: number | string }[])[0].n);
+  const rows = await fixture.pool.query("SELECT COUNT(*) AS n FROM scm_token_entry WHERE userId LIKE 'dead-%'");
+  const remainingDead = Number(rows[0].n);
   const i = merge(idle);
   const d = merge(during);
   log(`  ${handOuts}: reaped ${deleted} rows in ${(reapMs / 1000).toFixed(1)} s; idle ${i.opsPerSec} ops/s p99 ${i.latencyMs.p99} ms, during ${d.opsPerSec} ops/s p99 ${d.latencyMs.p99} ms`);

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { Pool } from "mysql2/promise";
 import type { TokenService } from "../../src/token-service";
 import type { TokenCrypto } from "../../src/token-crypto";
+import type { SetupSql } from "./bench-target";
 
 /**
  * Test data. Rows the benchmark reads go in through `storeToken` (properly encrypted: ciphertexts
@@ -41,7 +41,7 @@ export async function storeReadable(service: TokenService, host: string, userIds
 }
 
 /** Sets every row's reservation (undefined = NULL): the "reserved"/"unreserved" cases of the hot path. */
-export async function setReservations(pool: Pool, until: Date | undefined): Promise<void> {
+export async function setReservations(pool: SetupSql, until: Date | undefined): Promise<void> {
   const u = until ? sqlDate(until.getTime()) : null;
   await pool.query("UPDATE scm_token_entry SET reservedUntilDate = ?, pinnedUntilDate = ? WHERE userId LIKE 'u%' OR userId = 'hot-user'", [u, u]);
 }
@@ -61,7 +61,7 @@ const PLACEHOLDER = `v1:bench:${randomBytes(12).toString("base64url")}:${randomB
  * Multi-row INSERTs of `ROWS_PER_INSERT` rows, `parallel` statements in flight. Ids are ascending
  * (appends to the clustered index). Calls `progress` after each statement; returns the rows inserted.
  */
-export async function bulkInsert(pool: Pool, host: string, spec: BulkKind, parallel = 2, progress?: (rows: number) => void): Promise<number> {
+export async function bulkInsert(pool: SetupSql, host: string, spec: BulkKind, parallel = 2, progress?: (rows: number) => void): Promise<number> {
   const now = Date.now();
   const live = sqlDate(now + 24 * 3600_000);
   const expired = sqlDate(now - 3600_000);
@@ -81,9 +81,7 @@ export async function bulkInsert(pool: Pool, host: string, spec: BulkKind, paral
           values.push(`('${rowId(2, j)}','dead-${pad(j, 8)}','${host}','${PLACEHOLDER}',NULL,'REPO_READ','whenPossible','${expired}',1,'${created}','${created}')`);
         }
       }
-      await pool.query(
-        `INSERT INTO scm_token_entry (id, userId, host, accessToken, refreshToken, scopes, reuse, expiryDate, version, createdAt, updatedAt) VALUES ${values.join(",")}`,
-      );
+      await pool.query(`${insertInto(pool)} VALUES ${values.join(",")}`);
       inserted += to - from;
       progress?.(inserted);
     }
@@ -92,9 +90,15 @@ export async function bulkInsert(pool: Pool, host: string, spec: BulkKind, paral
   return inserted;
 }
 
-export async function countRows(pool: Pool): Promise<number> {
-  const [rows] = await pool.query("SELECT COUNT(*) AS n FROM scm_token_entry");
-  return Number((rows as { n: string | number }[])[0].n);
+export async function countRows(pool: SetupSql): Promise<number> {
+  const rows = await pool.query("SELECT COUNT(*) AS n FROM scm_token_entry");
+  return Number(rows[0].n);
+}
+
+/** The bulk INSERT's head, its column names spelled for the server (too large a statement to translate). */
+function insertInto(pool: SetupSql): string {
+  const columns = ["id", "userId", "host", "accessToken", "refreshToken", "scopes", "reuse", "expiryDate", "version", "createdAt", "updatedAt"];
+  return `INSERT INTO scm_token_entry (${columns.map((c) => pool.quoteName(c)).join(", ")})`;
 }
 
 /** UUID-shaped, ascending: 0000000k-0000-4000-8000-<12 digits>. */
@@ -119,7 +123,7 @@ export function bulkUserId(k: number): string {
  * Readable rows `bulkUserId(from … to-1)` with real ciphertexts (encrypted as the library does, bound
  * to user and host), valid for 24 h, unreserved: multi-row INSERTs, `parallel` in flight.
  */
-export async function bulkReadable(pool: Pool, host: string, crypto: TokenCrypto, from: number, to: number, parallel = 2, progress?: (rows: number) => void): Promise<number> {
+export async function bulkReadable(pool: SetupSql, host: string, crypto: TokenCrypto, from: number, to: number, parallel = 2, progress?: (rows: number) => void): Promise<number> {
   const now = Date.now();
   const live = sqlDate(now + 24 * 3600_000);
   const created = sqlDate(now);
@@ -136,9 +140,7 @@ export async function bulkReadable(pool: Pool, host: string, crypto: TokenCrypto
         const access = crypto.encrypt("access", userId, host, accessTokenOf(userId));
         values.push(`('${rowId(3, k)}','${userId}','${host}','${access}','${PLACEHOLDER}','REPO_READ REPO_WRITE','whenPossible','${live}',1,'${created}','${created}')`);
       }
-      await pool.query(
-        `INSERT INTO scm_token_entry (id, userId, host, accessToken, refreshToken, scopes, reuse, expiryDate, version, createdAt, updatedAt) VALUES ${values.join(",")}`,
-      );
+      await pool.query(`${insertInto(pool)} VALUES ${values.join(",")}`);
       inserted += b - a;
       progress?.(inserted);
     }

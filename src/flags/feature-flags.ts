@@ -11,6 +11,12 @@ export interface TokenFlags {
   horizonMinutes: number | undefined;
   /** `token_refresh_drain` (boolean, default true). */
   drain: boolean;
+  /**
+   * `opportunistic_token_refresh_horizon_margin_minutes` (default 8, 0..1440; 0 = one horizon for every
+   * hand-out): a hand-out's horizon is min(horizon, its lifetime + this margin), so a 5-minute API
+   * hand-out refreshes from 13 minutes left, a 10-minute workspace start from 18. undefined = off.
+   */
+  horizonMarginMinutes: number | undefined;
 }
 
 const NAMES = {
@@ -18,6 +24,7 @@ const NAMES = {
   workspaceStartLifetimeMinutes: "workspace_start_scm_access_token_lifetime",
   horizonMinutes: "opportunistic_token_refresh_horizon_minutes",
   drain: "token_refresh_drain",
+  horizonMarginMinutes: "opportunistic_token_refresh_horizon_margin_minutes",
 } as const satisfies Record<keyof TokenFlags, string>;
 
 /**
@@ -48,6 +55,7 @@ export const DEFAULT_FLAGS: TokenFlags = {
   workspaceStartLifetimeMinutes: 10,
   horizonMinutes: 20,
   drain: true,
+  horizonMarginMinutes: 8,
 };
 
 /** Raw flag values as a flag system returns them (anything, since operators type them in a UI). */
@@ -131,11 +139,19 @@ export function resolveFlags(raw: RawFlagValues, logger: Logger): TokenFlags {
     return invalid("horizonMinutes", v);
   };
 
+  const margin = (): number | undefined => {
+    const v = raw.horizonMarginMinutes;
+    if (v === undefined || v === null) return DEFAULT_FLAGS.horizonMarginMinutes;
+    if (typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= MAX_MINUTES) return v === 0 ? undefined : v;
+    return invalid("horizonMarginMinutes", v);
+  };
+
   return {
     opportunisticRefresh: bool("opportunisticRefresh"),
     workspaceStartLifetimeMinutes: lifetime(),
     horizonMinutes: horizon(),
     drain: bool("drain"),
+    horizonMarginMinutes: margin(),
   };
 }
 

@@ -30,12 +30,13 @@ export class LaunchDarklyFeatureFlags implements FeatureFlags {
     const context = { kind: "user" as const, key: userId };
     // Defaults are undefined (the SDK answers null for a flag nobody created): resolveFlags treats
     // both as unset, quietly, and warns only about values that are set but invalid.
-    const [opportunisticRefresh, workspaceStartLifetimeMinutes, horizonMinutes, drain] = await Promise.all([
+    const [opportunisticRefresh, workspaceStartLifetimeMinutes, horizonMinutes, drain, horizonMarginMinutes] = await Promise.all([
       this.client.variation(FLAG_NAMES.opportunisticRefresh, context, undefined),
       this.client.variation(FLAG_NAMES.workspaceStartLifetimeMinutes, context, undefined),
       this.client.variation(FLAG_NAMES.horizonMinutes, context, undefined),
       this.client.variation(FLAG_NAMES.drain, context, undefined),
+      this.client.variation(FLAG_NAMES.horizonMarginMinutes, context, undefined),
     ]);
-    return resolveFlags({ opportunisticRefresh, workspaceStartLifetimeMinutes, horizonMinutes, drain }, this.logger);
+    return resolveFlags({ opportunisticRefresh, workspaceStartLifetimeMinutes, horizonMinutes, drain, horizonMarginMinutes }, this.logger);
   }
 }

@@ -54,75 +54,19 @@ export class TokenMetrics {
     // Metrics already on the registry (another service's) are shared, not registered twice; see release().
     const metrics = new SharedMetrics(registry);
     this.shared = metrics;
-    const registers = [registry];
-    this.requests = metrics.counter({
-      name: name("scm_token_refresh_requests_total"),
-      help: "Token hand-outs by outcome and refresh mode (opportunisticRefresh: true = refreshed because unreserved, reserved = refresh skipped because held, false = otherwise)",
-      labelNames: ["host", "result", "opportunisticRefresh"] as const,
-      registers,
-    });
-    this.refreshDuration = metrics.histogram({
-      name: name("scm_token_refresh_duration_seconds"),
-      help: "Duration of SCM token refresh requests, retries included",
-      labelNames: ["host"] as const,
-      buckets: [0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10],
-      registers,
-    });
-    this.broken = metrics.counter({
-      name: name("scm_token_reservations_broken_total"),
-      help: "Refreshes that revoked a token while a hand-out still held it (only when a caller chose ifHeld: break, or drain is off)",
-      labelNames: ["host"] as const,
-      registers,
-    });
-    this.waits = metrics.histogram({
-      name: name("scm_token_handout_wait_seconds"),
-      help: "Time a hand-out waited: for holders to finish (drain) or for another process's refresh (lease)",
-      labelNames: ["host", "reason"] as const,
-      buckets: [0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
-      registers,
-    });
-    this.waitStarts = metrics.counter({
-      name: name("scm_token_handout_waits_started_total"),
-      help: "Hand-outs that started waiting for holders to finish (drain); counted when the wait starts, so a wait still in progress or ending in an error is seen",
-      labelNames: ["host", "reason"] as const,
-      registers,
-    });
-    this.reauth = metrics.counter({
-      name: name("scm_token_reauthorization_required_total"),
-      help: "Refresh tokens found dead (invalid_grant, lost rotation, expired without refresh token)",
-      labelNames: ["host", "reason"] as const,
-      registers,
-    });
-    this.shortLived = metrics.counter({
-      name: name("scm_token_short_lived_total"),
-      help: "Refreshes where the SCM issued a token shorter than the requested lifetime (handed out anyway)",
-      labelNames: ["host"] as const,
-      registers,
-    });
-    this.releases = metrics.counter({
-      name: name("scm_token_reservations_released_total"),
-      help: "Releasable hand-outs given back early (releaseReservation / withToken)",
-      labelNames: ["host"] as const,
-      registers,
-    });
-    this.writeFree = metrics.counter({
-      name: name("scm_token_handouts_write_free_total"),
-      help: "Hand-outs that wrote nothing: an earlier non-releasable hand-out of the same token had already reserved it long enough (a subset of scm_token_refresh_requests_total)",
-      labelNames: ["host"] as const,
-      registers,
-    });
-    this.backgroundCommits = metrics.counter({
-      name: name("scm_token_background_commits_total"),
-      help: "Refreshed tokens whose storing went on in the background after a database failure, by how it ended (stored; superseded: a newer token was stored meanwhile; gave_up: lost, the user may have to re-authorise)",
-      labelNames: ["host", "result"] as const,
-      registers,
-    });
-    this.revocations = metrics.counter({
-      name: name("scm_token_revocations_total"),
-      help: "Tokens deleted on disconnect, by what revoking them at the SCM gave (revoked; unsupported: the SCM offers no revocation; failed: logged, the token stays valid at the SCM until it expires)",
-      labelNames: ["host", "result"] as const,
-      registers,
-    });
+    const counter = <L extends string>(n: string, labelNames: readonly L[], help: string) => metrics.counter<L>({ name: name(n), help, labelNames });
+    const histogram = <L extends string>(n: string, labelNames: readonly L[], buckets: number[], help: string) => metrics.histogram<L>({ name: name(n), help, labelNames, buckets });
+    this.requests = counter("scm_token_refresh_requests_total", ["host", "result", "opportunisticRefresh"], "Token hand-outs by outcome and refresh mode (opportunisticRefresh: true = refreshed because unreserved, reserved = refresh skipped because held, false = otherwise)");
+    this.refreshDuration = histogram("scm_token_refresh_duration_seconds", ["host"], [0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10], "Duration of SCM token refresh requests, retries included");
+    this.broken = counter("scm_token_reservations_broken_total", ["host"], "Refreshes that revoked a token while a hand-out still held it (only when a caller chose ifHeld: break, or drain is off)");
+    this.waits = histogram("scm_token_handout_wait_seconds", ["host", "reason"], [0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600], "Time a hand-out waited: for holders to finish (drain) or for another process's refresh (lease)");
+    this.waitStarts = counter("scm_token_handout_waits_started_total", ["host", "reason"], "Hand-outs that started waiting for holders to finish (drain); counted when the wait starts, so a wait still in progress or ending in an error is seen");
+    this.reauth = counter("scm_token_reauthorization_required_total", ["host", "reason"], "Refresh tokens found dead (invalid_grant, lost rotation, expired without refresh token)");
+    this.shortLived = counter("scm_token_short_lived_total", ["host"], "Refreshes where the SCM issued a token shorter than the requested lifetime (handed out anyway)");
+    this.releases = counter("scm_token_reservations_released_total", ["host"], "Releasable hand-outs given back early (releaseReservation / withToken)");
+    this.writeFree = counter("scm_token_handouts_write_free_total", ["host"], "Hand-outs that wrote nothing: an earlier non-releasable hand-out of the same token had already reserved it long enough (a subset of scm_token_refresh_requests_total)");
+    this.backgroundCommits = counter("scm_token_background_commits_total", ["host", "result"], "Refreshed tokens whose storing went on in the background after a database failure, by how it ended (stored; superseded: a newer token was stored meanwhile; gave_up: lost, the user may have to re-authorise)");
+    this.revocations = counter("scm_token_revocations_total", ["host", "result"], "Tokens deleted on disconnect, by what revoking them at the SCM gave (revoked; unsupported: the SCM offers no revocation; failed: logged, the token stays valid at the SCM until it expires)");
   }
 
   /** A disconnect deleted a token and tried to revoke it at the SCM. */

@@ -22,6 +22,7 @@ const COLUMNS: Column[] = [
   { title: "waits", value: (m) => String(m.waits) },
   { title: "avg wait", value: (m) => fixed(2)(m.waitMinutesAvg) },
   { title: "max wait", value: (m) => fixed(2)(m.waitMinutesMax) },
+  { title: "write-free", value: (m) => `${fixed(1)(m.writeFreeShare * 100)} %` },
 ];
 
 /** Left-aligns the first column, right-aligns the rest. */
@@ -56,6 +57,9 @@ export function formatReport(results: SimulationResults): string {
   out.push("");
   out.push(`Floor: ${floor.total.perUserDay.toFixed(2)} refreshes/user-day (${floor.total.refreshes} in total) — ${floor.method}`);
   out.push(`  per kind: ${USER_KINDS.map((k) => `${k} ${floor.byKind[k].perUserDay.toFixed(2)}`).join(", ")}`);
+  const bound = results.waitBound;
+  out.push(`Wait bound: ${bound.total.waits} waits at least (its schedule: ${bound.total.vsFloor.toFixed(2)}× the floor) — ${bound.method}`);
+  out.push(`  per kind: ${USER_KINDS.map((k) => `${k} ${bound.byKind[k].waits}`).join(", ")}`);
   out.push("");
   out.push("Per policy (counts over the whole run; wait times in minutes; lost min = hold end − revocation):");
   out.push(table(["policy", ...COLUMNS.map((c) => c.title)], policies.map((p) => [p.id, ...COLUMNS.map((c) => c.value(p.total))])));
@@ -75,7 +79,8 @@ export function formatReport(results: SimulationResults): string {
   out.push(
     "Columns: forced = the token could not cover L; opportun. = decide() label \"true\" (incl. refreshes the store prepared " +
       "when a reservation ended; for every-request: refreshes of a still-valid token); drained = the refresh a drain waited for; " +
-      "broken = holders whose token was revoked before they were done; waits = requests that waited (once each).",
+      "broken = holders whose token was revoked before they were done; waits = requests that waited (once each); " +
+      "write-free = hand-outs the token's pin already covered (no database write).",
   );
   const invariant = policies.filter((p) => p.total.shortHandOuts > 0 || p.total.failed > 0);
   out.push(

@@ -7,6 +7,7 @@
  * the entry draining, sleep until the reservation ends (or until a release ends it sooner), then
  * decide again. Refreshes are instantaneous: the SCM round trip (~1 s) does not matter at this scale.
  */
+import { refreshWindowMs } from "../hand-out-reservation";
 import { decide as realDecide } from "../refresh-policy";
 import type { Decision, OpportunisticLabel } from "../refresh-policy";
 import { EventQueue } from "./event-queue";
@@ -24,6 +25,7 @@ import {
   type UserKind,
   type Workload,
 } from "./user-kinds";
+import { minimumWaits } from "./wait-bound";
 
 export interface SimulationParams {
   users: number;
@@ -49,6 +51,10 @@ export interface Metrics {
   userDays: number;
   requests: number;
   handOuts: number;
+  /** Hand-outs that wrote nothing: non-releasable, covered by the token version's pin (src/hand-out-reservation.ts). */
+  writeFree: number;
+  /** writeFree / handOuts. */
+  writeFreeShare: number;
   /** SCM refresh calls; = forced + opportunistic + drained + unconditional. */
   refreshes: number;
   /** decide() said forced: the token could not cover the request. */
@@ -66,6 +72,8 @@ export interface Metrics {
   brokenMinutes: number;
   /** Requests that waited (once per request, however often it re-decided). */
   waits: number;
+  /** Refreshes made by a request that had waited (the end of a drain): waits / waitedRefreshes = waiters per drain. */
+  waitedRefreshes: number;
   /** … of which the first wait was because the token could not cover L (else: a drain was under way). */
   waitsCannotCover: number;
   waitMinutesTotal: number;
@@ -99,6 +107,8 @@ export interface PolicyResult {
   release: boolean;
   prepare: boolean;
   wakeOnRelease: boolean;
+  /** The reservation slack of hand-outs that must write. */
+  slackFraction: number;
   total: Metrics;
   byKind: Record<UserKind, Metrics>;
 }
@@ -122,12 +132,26 @@ export interface SimulationResults {
     total: { refreshes: number; perUserDay: number };
     byKind: Record<UserKind, { refreshes: number; perUserDay: number }>;
   };
+  /** src/simulation/wait-bound.ts: no drain policy that breaks nothing makes fewer waits on this request stream. */
+  waitBound: {
+    method: string;
+    total: WaitBoundCounts;
+    byKind: Record<UserKind, WaitBoundCounts>;
+  };
   policies: PolicyResult[];
+}
+
+/** The fewest waits possible, and the refreshes of the schedule that reaches them (× the floor). */
+export interface WaitBoundCounts {
+  waits: number;
+  refreshes: number;
+  vsFloor: number;
 }
 
 interface RawMetrics {
   requests: number;
   handOuts: number;
+  writeFree: number;
   refreshes: number;
   forced: number;
   opportunistic: number;
@@ -137,6 +161,7 @@ interface RawMetrics {
   broken: number;
   brokenMs: number;
   waits: number;
+  waitedRefreshes: number;
   waitsCannotCover: number;
   waitMsTotal: number;
   waitMsMax: number;
@@ -150,6 +175,7 @@ function emptyRaw(): RawMetrics {
   return {
     requests: 0,
     handOuts: 0,
+    writeFree: 0,
     refreshes: 0,
     forced: 0,
     opportunistic: 0,
@@ -159,6 +185,7 @@ function emptyRaw(): RawMetrics {
     broken: 0,
     brokenMs: 0,
     waits: 0,
+    waitedRefreshes: 0,
     waitsCannotCover: 0,
     waitMsTotal: 0,
     waitMsMax: 0,
@@ -217,6 +244,7 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
   const queue = new EventQueue<SimEvent>();
   const waiters: Pending[][] = population.kinds.map(() => []);
   const needHoldEvents = (spec.release && spec.wakeOnRelease) || spec.prepare;
+  const window = refreshWindowMs(spec.policy, BITBUCKET_DC);
 
   const record = (m: RawMetrics, d: Decision): void => {
     m.decisions[d.action]++;
@@ -228,7 +256,8 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
     m.brokenMs += r.lostMs;
   };
 
-  const complete = (p: Pending, nowMs: number): void => {
+  // `withinCurrent`: decide() said reuse without extending (during a drain): the store reserves exactly now + L.
+  const complete = (p: Pending, nowMs: number, withinCurrent = false): void => {
     const m = raw[p.user];
     if (p.waiting) {
       const waitedMs = nowMs - p.request.atMs;
@@ -239,9 +268,17 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
       p.waiting = false;
     }
     const holdMs = spec.release ? Math.min(p.request.releaseAfterMs, p.request.lifetimeMs) : p.request.lifetimeMs;
-    if (!store.handOut(p.user, nowMs, p.request.lifetimeMs, holdMs)) m.shortHandOuts++;
+    const outcome = store.handOut(p.user, nowMs, p.request.lifetimeMs, holdMs, {
+      releasable: spec.release,
+      withinCurrent,
+      refreshWindowMs: window,
+      slackFraction: spec.slackFraction,
+    });
+    if (!outcome.covers) m.shortHandOuts++;
+    if (outcome.writeFree) m.writeFree++;
     m.handOuts++;
-    if (needHoldEvents) queue.push(nowMs + holdMs, { type: "holdEnd", user: p.user });
+    // The reservation may outlast the hold (the slack): the store looks again when it ends.
+    if (needHoldEvents) queue.push(Math.max(nowMs + holdMs, outcome.reservedUntilMs ?? 0), { type: "holdEnd", user: p.user });
   };
 
   const serve = (p: Pending, nowMs: number): void => {
@@ -258,13 +295,14 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
     record(m, d);
     switch (d.action) {
       case "reuse":
-        complete(p, nowMs);
+        complete(p, nowMs, !d.extendReservation);
         return;
       case "refresh":
         if (d.forced) m.forced++;
         else if (d.label === "true") m.opportunistic++;
         else m.drained++;
         revoke(m, store.refresh(p.user, nowMs));
+        if (p.waiting) m.waitedRefreshes++;
         complete(p, nowMs);
         return;
       case "wait":
@@ -299,7 +337,7 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
     }
     if (!spec.prepare) return;
     const state = store.state(user, nowMs);
-    if (state.reservedUntilMs !== undefined) return;
+    if (state.reservedUntilMs !== undefined && state.reservedUntilMs > nowMs) return;
     const m = raw[user];
     const d = decide(state, { lifetimeMs: 0, maxWaitMs: 0, ifHeld: "fail" }, nowMs, spec.policy, BITBUCKET_DC);
     record(m, d);
@@ -357,6 +395,7 @@ function finish(raw: RawMetrics, users: number, days: number, floor: number): Me
     refreshesPerUserDay: userDays === 0 ? 0 : round3(raw.refreshes / userDays),
     floorPerUserDay: userDays === 0 ? 0 : round3(floor / userDays),
     vsFloor: floor === 0 ? 0 : round3(raw.refreshes / floor),
+    writeFreeShare: raw.handOuts === 0 ? 0 : round3(raw.writeFree / raw.handOuts),
   };
 }
 
@@ -393,6 +432,17 @@ export function runSimulation(params: SimulationParams, deps: SimulationDeps = {
   const floors = population.requests.map((requests, user) => floorRefreshes(requests, population.initialExpiresAtMs[user]));
   const floorByKind = byKindOf((kind) => floors.reduce((sum, f, user) => (kinds[user] === kind ? sum + f : sum), 0));
   const floorTotal = floors.reduce((sum, f) => sum + f, 0);
+  const bounds = population.requests.map((requests, user) => minimumWaits(requests, population.initialExpiresAtMs[user]));
+  const boundOf = (users: (user: number) => boolean, floor: number): WaitBoundCounts => {
+    let waits = 0;
+    let refreshes = 0;
+    bounds.forEach((b, user) => {
+      if (!users(user)) return;
+      waits += b.waits;
+      refreshes += b.refreshes;
+    });
+    return { waits, refreshes, vsFloor: floor === 0 ? 0 : round3(refreshes / floor) };
+  };
 
   const policies = specs.map((spec): PolicyResult => {
     const raw = runPolicy(spec, population, deps.decide);
@@ -412,6 +462,7 @@ export function runSimulation(params: SimulationParams, deps: SimulationDeps = {
       release: spec.release,
       prepare: spec.prepare,
       wakeOnRelease: spec.wakeOnRelease,
+      slackFraction: spec.slackFraction,
       total: finish(rawTotal, params.users, params.days, floorTotal),
       byKind: byKindOf((kind) => finish(rawByKind[kind], kindCounts[kind], params.days, floorByKind[kind])),
     };
@@ -438,6 +489,12 @@ export function runSimulation(params: SimulationParams, deps: SimulationDeps = {
         refreshes: floorByKind[kind],
         perUserDay: kindCounts[kind] === 0 ? 0 : round3(floorByKind[kind] / (kindCounts[kind] * params.days)),
       })),
+    },
+    waitBound: {
+      method:
+        "fewest waits of any drain policy that breaks nothing, knowing every future request: a refresh while a request that arrived earlier is not done needs that request to wait (src/simulation/wait-bound.ts)",
+      total: boundOf(() => true, floorTotal),
+      byKind: byKindOf((kind) => boundOf((user) => kinds[user] === kind, floorByKind[kind])),
     },
     policies,
   };

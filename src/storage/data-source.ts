@@ -1,10 +1,12 @@
 import { closeSync, existsSync, openSync, unlinkSync } from "node:fs";
 import { DataSource, MigrationExecutor, type DataSourceOptions, type QueryRunner } from "typeorm";
 import { scmTokenServiceMigrations } from "../../migrations";
+import { describeValue } from "../check-option";
 import { ConfigurationError } from "../errors";
 import { silentLogger, type Logger } from "../logger";
 import { SecretEntry } from "../secrets/take-once/secret-entry.entity";
 import { DEFAULT_MIGRATION_LOCK_TIMEOUT_MS, withMigrationLock } from "./migration-lock";
+import { checkStatementTimeoutMs, serverStatementTimeoutMs } from "./sql-runner";
 import { startupError, type StartupTarget } from "./startup-errors";
 import { TokenEntry } from "./token-entry.entity";
 import { TokenHold } from "./token-hold.entity";
@@ -26,6 +28,13 @@ export interface DataSourceUrlOptions {
   poolSize?: number;
   /** Where TypeORM's own messages go (default: nowhere). TypeORM never prints to the console. */
   logger?: Logger;
+  /**
+   * The client-side deadline of the library's statements on this DataSource (TokenServiceOptions.
+   * statementTimeoutMs; default 10 000). PostgreSQL: the connections get the server's own
+   * `statement_timeout` one second above it, so the server also stops a statement the client gave
+   * up on. MySQL/MariaDB and sql.js: not used here.
+   */
+  statementTimeoutMs?: number;
 }
 
 /** Options of openDataSource. */
@@ -41,7 +50,8 @@ export interface OpenDataSourceOptions extends DataSourceUrlOptions {
  * Builds DataSource options from a URL:
  * - `mysql://user:pass@host:3306/db` (MySQL 8) or `mariadb://…` (MariaDB; TypeORM's "mariadb" type
  *   avoids phantom schema diffs there, see docs/stack-notes.md)
- * - `postgres://user:pass@host:5432/db` or `postgresql://…` (PostgreSQL, with the `pg` driver installed)
+ * - `postgres://user:pass@host:5432/db` or `postgresql://…` (PostgreSQL, with the `pg` driver installed);
+ *   `?sslmode=` as libpq spells it (see postgresTls), no other query parameter
  * - `sqljs::memory:` — the embedded database (sql.js, pure WebAssembly), in memory
  * - `sqljs:/path/to/file.sqlite` — the embedded database, saved to a file after every write
  *
@@ -82,10 +92,13 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
     return {
       type,
       ...server,
+      ...postgresTls(parsed.searchParams),
       port: parsed.port ? Number(parsed.port) : 5432,
       // No time-zone setting needed: the date columns are timestamp without time zone holding UTC (postgres-dialect.ts).
       poolSize: extra.poolSize ?? 10,
       applicationName: "scm-token-service",
+      // pg sends it when each connection starts; the migration lock lifts it for the migrations (migration-lock.ts).
+      extra: { statement_timeout: serverStatementTimeoutMs(checkStatementTimeoutMs(extra.statementTimeoutMs)) },
       ...common,
     };
   }
@@ -98,6 +111,50 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
     extra: { connectionLimit: extra.poolSize ?? 10 },
     ...common,
   };
+}
+
+/** libpq's sslmode values, in its order (least to most protection). */
+const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
+type SslMode = (typeof SSL_MODES)[number];
+
+/**
+ * The TLS options of a postgres:// URL's `sslmode` (libpq's meanings, as node-postgres can do them):
+ * - none given: no `ssl` option, so pg's default applies (PGSSLMODE from the environment, else no TLS);
+ * - `disable`: no TLS;
+ * - `allow`, `prefer`: no TLS either. libpq would try one and fall back to the other; pg cannot
+ *   fall back, and a server without TLS would refuse a TLS-only attempt. Use `require` for TLS.
+ * - `require`: TLS, the certificate not verified (libpq's meaning: encryption against eavesdropping,
+ *   not against a server in the middle);
+ * - `verify-ca`: TLS, the certificate chain verified against Node's CA store (add a private CA with
+ *   NODE_EXTRA_CA_CERTS), the host name not checked;
+ * - `verify-full`: TLS, chain and host name verified.
+ * Any other value, a repeated sslmode or any other query parameter is a ConfigurationError: a
+ * parameter the library would ignore (sslrootcert, connect_timeout, …) must not look applied.
+ */
+function postgresTls(params: URLSearchParams): { ssl?: boolean | { rejectUnauthorized: boolean; checkServerIdentity?: () => undefined } } {
+  const allowed = `sslmode=${SSL_MODES.join("|")}`;
+  for (const name of new Set(params.keys())) {
+    // The name only, never the value: a misplaced parameter may hold a password.
+    if (name !== "sslmode") throw new ConfigurationError(`databaseUrl: the query parameter "${name.slice(0, 40)}" is not supported on postgres:// URLs; the only one is ${allowed} (for other pg settings pass your own dataSource)`, "databaseUrl");
+  }
+  const modes = params.getAll("sslmode");
+  if (modes.length === 0) return {};
+  if (modes.length > 1) throw new ConfigurationError(`databaseUrl: sslmode is given ${modes.length} times; give it once: ${allowed}`, "databaseUrl");
+  const mode = modes[0] as SslMode;
+  switch (mode) {
+    case "disable":
+    case "allow":
+    case "prefer":
+      return { ssl: false };
+    case "require":
+      return { ssl: { rejectUnauthorized: false } };
+    case "verify-ca":
+      return { ssl: { rejectUnauthorized: true, checkServerIdentity: () => undefined } };
+    case "verify-full":
+      return { ssl: { rejectUnauthorized: true } };
+    default:
+      throw new ConfigurationError(`databaseUrl: sslmode ${describeValue(modes[0])} is not supported; use ${allowed}`, "databaseUrl");
+  }
 }
 
 /** A percent-decoded part of the URL; a malformed escape is a ConfigurationError that does not repeat the part (it may be the password). */

@@ -58,29 +58,46 @@ const mysqlNamedLock: LockDialect = {
  * `lock_timeout` (a wait that runs out fails with lock_not_available, 55P03), which is reset right
  * after so that it does not apply to the migrations. lock_timeout 0 would mean "wait forever", so a
  * zero wait is a single try (pg_try_advisory_lock).
+ *
+ * The lock's connection also runs without `statement_timeout` until release: the library's own
+ * connections have one just above the hand-out statements' deadline (dataSourceOptionsFromUrl),
+ * meant for those statements, not for the lock wait or an ALTER of a large table. RESET then
+ * restores the connection's own value.
  */
 const postgresAdvisoryLock: LockDialect = {
   async acquire(runner, timeoutMs) {
-    if (timeoutMs <= 0) {
-      const rows = (await runner.query("SELECT pg_try_advisory_lock(hashtext($1)) AS taken", [MIGRATION_LOCK_NAME])) as { taken: unknown }[];
-      return rows[0]?.taken === true;
-    }
-    await runner.query(`SET lock_timeout = '${Math.ceil(timeoutMs)}ms'`);
+    await runner.query("SET statement_timeout = 0");
+    let taken = false;
     try {
-      await runner.query("SELECT pg_advisory_lock(hashtext($1))", [MIGRATION_LOCK_NAME]);
-      return true;
-    } catch (e) {
-      if ((e as { code?: unknown }).code === "55P03") return false;
-      throw e;
+      taken = await takeAdvisoryLock(runner, timeoutMs);
+      return taken;
     } finally {
-      await runner.query("RESET lock_timeout").catch(() => undefined);
+      if (!taken) await runner.query("RESET statement_timeout").catch(() => undefined);
     }
   },
   async release(runner) {
     await runner.query("SELECT pg_advisory_unlock(hashtext($1))", [MIGRATION_LOCK_NAME]);
+    await runner.query("RESET statement_timeout");
   },
   whoHoldsIt: "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory'",
 };
+
+async function takeAdvisoryLock(runner: QueryRunner, timeoutMs: number): Promise<boolean> {
+  if (timeoutMs <= 0) {
+    const rows = (await runner.query("SELECT pg_try_advisory_lock(hashtext($1)) AS taken", [MIGRATION_LOCK_NAME])) as { taken: unknown }[];
+    return rows[0]?.taken === true;
+  }
+  await runner.query(`SET lock_timeout = '${Math.ceil(timeoutMs)}ms'`);
+  try {
+    await runner.query("SELECT pg_advisory_lock(hashtext($1))", [MIGRATION_LOCK_NAME]);
+    return true;
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "55P03") return false;
+    throw e;
+  } finally {
+    await runner.query("RESET lock_timeout").catch(() => undefined);
+  }
+}
 
 const DIALECTS: Partial<Record<DataSource["options"]["type"], LockDialect>> = {
   mysql: mysqlNamedLock,

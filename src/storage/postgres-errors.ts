@@ -13,6 +13,7 @@ const MESSAGE_CODES: Array<[RegExp, string]> = [
   [/^Client was closed and is not queryable/, "PG_CLIENT_CLOSED"],
   [/^Cannot use a pool after calling end/, "PG_POOL_ENDED"],
   [/^Query read timeout/, "STATEMENT_TIMEOUT"],
+  [/^The server does not support SSL connections/, "PG_SSL_NOT_SUPPORTED"],
 ];
 
 /** The code of a pg (or Node, or TypeORM-wrapped pg) error: SQLSTATE, Node code or PG_*. */

@@ -31,6 +31,25 @@ const TRANSIENT = new Set([
 /** Default deadline of one statement, connection wait included (see TokenServiceOptions.statementTimeoutMs). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 10_000;
 
+/** statementTimeoutMs, or the default when undefined; anything else than milliseconds > 0 (a timer's range) is a ConfigurationError. */
+export function checkStatementTimeoutMs(value: number | undefined): number {
+  const timeoutMs = value ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 2_147_483_647) {
+    throw new ConfigurationError(`statementTimeoutMs must be a number of milliseconds > 0 (e.g. 10000), got ${String(timeoutMs)}`, "statementTimeoutMs");
+  }
+  return timeoutMs;
+}
+
+/**
+ * PostgreSQL's own `statement_timeout` for a client deadline of `clientMs`: a second longer, so the
+ * server never cancels a statement the client still waits for (the client's clock starts first and
+ * also counts the wait for a connection), yet stops one the client gave up on — a connection the
+ * runner destroys at its deadline does not stop the statement running on the server.
+ */
+export function serverStatementTimeoutMs(clientMs: number): number {
+  return Math.min(Math.ceil(clientMs) + 1000, 2_147_483_647);
+}
+
 export interface SqlRunnerOptions {
   /** On MySQL/MariaDB, send statements on the driver's mysql2 pool (see mysqlPoolOf). */
   direct?: boolean;
@@ -59,11 +78,7 @@ export class SqlRunner {
     private readonly options: SqlRunnerOptions = {},
   ) {
     this.#dataSource = dataSource;
-    const timeoutMs = options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
-    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 2_147_483_647) {
-      throw new ConfigurationError(`statementTimeoutMs must be a number of milliseconds > 0 (e.g. 10000), got ${String(timeoutMs)}`);
-    }
-    this.timeoutMs = timeoutMs;
+    this.timeoutMs = checkStatementTimeoutMs(options.statementTimeoutMs);
   }
 
   private mysqlPool(): MysqlPool | undefined {

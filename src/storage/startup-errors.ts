@@ -58,6 +58,20 @@ const UNREACHABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUN
 /** The server is there but momentarily cannot take us. */
 const BUSY = new Set(["ER_CON_COUNT_ERROR", "ER_TOO_MANY_USER_CONNECTIONS", "ER_SERVER_SHUTDOWN", "ER_LOCK_WAIT_TIMEOUT", "ER_LOCK_DEADLOCK"]);
 const ACCESS_DENIED = new Set(["ER_ACCESS_DENIED_ERROR", "ER_DBACCESS_DENIED_ERROR", "ER_NOT_SUPPORTED_AUTH_MODE", "ER_ACCESS_DENIED_NO_PASSWORD_ERROR", "ER_TABLEACCESS_DENIED_ERROR"]);
+/** Node's codes for a server certificate that failed verification (sslmode=verify-ca / verify-full). */
+const TLS_CERTIFICATE = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REJECTED",
+  "CERT_SIGNATURE_FAILURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
 /** File-system codes from writing the embedded database file. */
 const FILE_CODES = new Set(["ENOENT", "ENOTDIR", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOSPC", "EEXIST", "ENAMETOOLONG", "ELOOP"]);
 
@@ -114,6 +128,20 @@ export function startupError(e: unknown, target: StartupTarget, stage: "connect"
   }
   if (code === "ENOTFOUND") {
     return new StorageError(`connect to ${where}`, code, true, `the host name ${target.host} does not resolve: check the host in databaseUrl (or wait for DNS)`, details);
+  }
+  if (code === "PG_SSL_NOT_SUPPORTED") {
+    return new DatabaseConfigurationError(
+      code,
+      `the database server at ${target.host}:${target.port} does not accept TLS, and databaseUrl asks for it (sslmode=require, verify-ca or verify-full); enable TLS on the server, or connect without it (sslmode=disable) where the network is trusted`,
+      details,
+    );
+  }
+  if (code && TLS_CERTIFICATE.has(code)) {
+    return new DatabaseConfigurationError(
+      code,
+      `the certificate of the database server at ${target.host}:${target.port} failed verification (${code}: ${detail}); with sslmode=verify-ca or verify-full it must chain to a CA Node trusts (add a private CA with NODE_EXTRA_CA_CERTS)${code === "ERR_TLS_CERT_ALTNAME_INVALID" ? " and name the host in databaseUrl" : ""}, or use sslmode=require to encrypt without verifying`,
+      details,
+    );
   }
   if (code && (code.startsWith("PG_") || code.startsWith("08"))) {
     // pg's own connection failures (no Node code): the server closed or never completed the connection.

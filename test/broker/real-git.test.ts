@@ -67,12 +67,12 @@ describe("real git: clone, push and failures through the credential helper and t
   });
 
   it("real git: a clone inside the refresh horizon keeps its token while another hand-out would refresh it", async () => {
-    b.t.clock.advanceMinutes(35); // 25 of the token's 60 minutes left: outside the 20-minute horizon, nothing to refresh yet
+    b.t.clock.advanceMinutes(40); // 20 of the token's 60 minutes left: outside the clone's 18-minute horizon (10-minute hand-out + 8), nothing to refresh yet
     let ideHandOut: HandOutResponseBody | undefined;
     beforeRequest = async (info) => {
       // Mid-clone (the pack request, after git's `store`): time passes into the horizon and an IDE asks for the same token.
       if (info.method === "POST" && info.service === "git-upload-pack" && !ideHandOut) {
-        b.t.clock.advanceMinutes(6);
+        b.t.clock.advanceMinutes(8); // 12 minutes left: inside the IDE's 13-minute horizon (5-minute hand-out + 8)
         ideHandOut = await new BrokerClient({ url: b.url, credential: ide }).handOut({ host: b.t.host, lifetimeMinutes: 5 });
       }
     };
@@ -96,7 +96,7 @@ describe("real git: clone, push and failures through the credential helper and t
   });
 
   it("real git: a push that starts near the token's expiry gets a refreshed token valid for the whole push", async () => {
-    b.t.clock.advanceMinutes(14); // 5 minutes left, less than the hand-out's 10-minute lifetime: the broker must refresh first
+    b.t.clock.advanceMinutes(7); // 5 minutes left, less than the hand-out's 10-minute lifetime: the broker must refresh first
     writeFileSync(join(clone, "change.txt"), "a change\n");
     await git.must(["add", "change.txt"], clone);
     await git.must(["commit", "-q", "-m", "change"], clone);

@@ -190,7 +190,7 @@ for (const kind of dbKinds()) {
       const p = await openPair({ flagsA: { opportunisticRefresh: true }, flagsB: { opportunisticRefresh: false } });
       const userId = uniqueUser("xr-reuse");
       const issued = await p.connect(userId);
-      p.clock.advanceMinutes(45); // 15 minutes left: within the 20-minute horizon, unreserved
+      p.clock.advanceMinutes(48); // 12 minutes left: within a 5-minute hand-out's 13-minute horizon, unreserved
       p.scm.setLatency(1_000);
       const refreshing = settle(p.a.service.getTokenForHost(userId, HOST));
       await eventually("the opportunistic refresh to hold the lease", async () => ((await p.rows.read(userId)).entry.refreshLeaseOwner && p.scm.counters.tokenRequests === 1 ? true : undefined));

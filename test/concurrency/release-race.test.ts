@@ -19,11 +19,13 @@ import { killReplicas, nextRound, startReplicas, type Replica } from "./replicas
  * each with its own TokenService, real clock, opportunistic refresh (20-minute horizon) and drain on.
  * The fake SCM (Bitbucket DC: a refresh revokes the old access token at once) runs here, in the mocha process.
  *
- * Numbers: the stored token has 3 minutes left; holds (clones) ask for 2 minutes, which it covers;
- * forced requests ask for 5 minutes, which it cannot cover — so they must refresh while holds are live.
+ * Numbers: the stored token has 4 minutes left; holds (clones) ask for 3 minutes, which it covers — longer
+ * than the early-drain allowance (at most 120 s), so a hold finds the others' holds too long to wait for
+ * and reuses the token (label "reserved"); forced requests ask for 5 minutes, which it cannot cover — so
+ * they must refresh while holds are live.
  *
  * What is recorded, per hand-out: its token (the fake's test token, sent back over IPC), its entry version,
- * when it was handed out and when its release started and ended (all holds are 2-minute holds, so none
+ * when it was handed out and when its release started and ended (all holds are 3-minute holds, so none
  * ends by itself within the test); per refresh, the instant the fake SCM was about to commit it (a pause
  * point inside the fake just before the commit — the old access token dies after it) and just after.
  *
@@ -34,7 +36,7 @@ import { killReplicas, nextRound, startReplicas, type Replica } from "./replicas
  *   every hold of version v had started its release).
  * - TokenHeldError (maxWaitMs 0, ifHeld "fail") only while holds remain; none once all are released.
  * - Waiting forced requests (a bounded maxWaitMs longer than the holds) return once the last hold is
- *   released, within drainPollMs plus a little — two minutes before the holds would have ended.
+ *   released, within drainPollMs plus a little — minutes before the holds would have ended.
  * - Exactly one SCM refresh per refreshed version, no invalid_grant, no replay.
  * - ifHeld "break" revokes the held token, and that refresh is counted in
  *   scm_token_reservations_broken_total of the replica that made it, and nowhere else.
@@ -44,13 +46,13 @@ const WORKERS = 4;
 const MIN = 60_000;
 const FLAGS = { opportunisticRefresh: true, horizonMinutes: 20, drain: true };
 /** The stored token's remaining life, as the library sees it (within the horizon). */
-const SEED_EXPIRES_IN_MS = 3 * MIN;
+const SEED_EXPIRES_IN_MS = 4 * MIN;
 /** A clone: the stored token covers it. */
-const HOLD_MINUTES = 2;
+const HOLD_MINUTES = 3;
 /** More than the stored token covers: a forced refresh. */
 const FORCED_MINUTES = 5;
 /** Bounded, but longer than any hold: these callers drain instead of failing. */
-const WAIT_MS = 150_000;
+const WAIT_MS = 200_000;
 const DRAIN_POLL_MS = 100;
 /** A drained request returns at most this long after the last release ended (poll + lease + SCM round trip). */
 const DRAIN_END_SLACK_MS = DRAIN_POLL_MS + 1_500;
@@ -136,7 +138,7 @@ class Race {
     this.random = seeded(seed);
   }
 
-  /** Stores a fresh token family for a new user: 3 minutes left as far as the library knows. */
+  /** Stores a fresh token family for a new user: 4 minutes left as far as the library knows. */
   static async start(name: string, seed: number, env: Env): Promise<Race> {
     const userId = uniqueUser("race");
     const issued = env.scm.issueTokens({ userId });
@@ -163,7 +165,7 @@ class Race {
     return t === undefined ? "never" : `+${t - this.t0} ms`;
   }
 
-  /** `count` releasable 2-minute hand-outs for `worker`, each early (released soon) with probability `earlyShare`. */
+  /** `count` releasable 3-minute hand-outs for `worker`, each early (released soon) with probability `earlyShare`. */
   planHolds(worker: number, count: number, maxDelayMs: number, earlyShare: number): HandOutSpec[] {
     return Array.from({ length: count }, () => {
       const id = `${worker}-hold-${++this.counter}`;
@@ -182,7 +184,7 @@ class Race {
   }
 
   /** The first clone, in this process, with opportunistic refresh off: else the very first hand-out
-   * would refresh the 3-minute token (unreserved, within the horizon) and nothing would be left to force. */
+   * would refresh the 4-minute token (unreserved, within the horizon) and nothing would be left to force. */
   async parentHold(): Promise<Hold> {
     const id = `parent-hold-${++this.counter}`;
     const hold: Hold = { id, worker: -1, plan: "kept", releaseDelayMs: this.int(10, 80) };
@@ -274,7 +276,7 @@ class Race {
     await Promise.all([...this.holds.values()].map((h) => this.release(h)));
   }
 
-  /** Every hold whose release has not been sent is unreleased (and unexpired: holds last 2 minutes): its token must be live at the fake. */
+  /** Every hold whose release has not been sent is unreleased (and unexpired: holds last 3 minutes): its token must be live at the fake. */
   checkHeldTokensLive(when: string): void {
     const now = Date.now();
     for (const hold of this.holds.values()) {

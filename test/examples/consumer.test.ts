@@ -76,10 +76,10 @@ describe("my workspace starter (example consumer test)", () => {
     const git = new FakeGit(t, 8);
     const starter = new WorkspaceStarter(t.service, git);
 
-    t.clock.advanceMinutes(97); // 23 of GitLab's 120 minutes left
+    t.clock.advanceMinutes(100); // 20 of GitLab's 120 minutes left: outside a workspace start's 18-minute refresh horizon
     git.meanwhile = async () => {
-      // 19 minutes left: inside the 20-minute refresh horizon. Unreserved, this would refresh (and revoke) the token.
-      await t.service.getTokenForHost("alice", t.host);
+      // 16 minutes left: another workspace of alice's starts, inside its 18-minute refresh horizon. Unreserved, this would refresh (and revoke) the token.
+      await t.service.getTokenForWorkspaceStart("alice", t.host);
     };
 
     expect(await starter.start("alice", t.host, "https://gitlab.example.com/alice/app.git")).to.deep.equal({ status: "started" });

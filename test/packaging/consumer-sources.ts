@@ -5,7 +5,7 @@
  * consumer projects, against the consumer's own typeorm, inversify and prom-client.
  */
 
-/** Shared by both apps: the app's DataSource (sql.js or MariaDB), a stored and handed-out token, and a JSON report on stdout. */
+/** Shared by both apps: the app's DataSource (sql.js, MariaDB or PostgreSQL), a stored and handed-out token, and a JSON report on stdout. */
 export const COMMON_TS = `
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -51,9 +51,12 @@ export async function main(wire: Wire, extra: () => Promise<Record<string, unkno
     logging: false,
   };
   const db = process.env.APP_DATABASE;
-  const dataSource = db
-    ? new DataSource({ type: "mariadb", host: process.env.APP_DB_HOST ?? "127.0.0.1", port: Number(process.env.APP_DB_PORT ?? 3306), username: process.env.APP_DB_USER ?? "root", password: process.env.APP_DB_PASSWORD ?? "", database: db, timezone: "Z", ...base })
-    : new DataSource({ type: "sqljs", ...base });
+  const server = { host: process.env.APP_DB_HOST ?? "127.0.0.1", username: process.env.APP_DB_USER ?? "root", password: process.env.APP_DB_PASSWORD ?? "", database: db };
+  const dataSource = !db
+    ? new DataSource({ type: "sqljs", ...base })
+    : process.env.APP_DB_TYPE === "postgres"
+      ? new DataSource({ type: "postgres", ...server, port: Number(process.env.APP_DB_PORT ?? 5432), ...base })
+      : new DataSource({ type: "mariadb", ...server, port: Number(process.env.APP_DB_PORT ?? 3306), timezone: "Z", ...base });
   await dataSource.initialize();
   const scm = await FakeScmServer.start({ profile: "bitbucket_dc" });
   try {

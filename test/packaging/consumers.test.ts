@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { createConnection } from "mysql2/promise";
-import { dbKinds, SERVER_URL } from "../support/databases";
+import { adminQuery, createDatabaseSql, dbKinds, dropDatabaseSql, POSTGRES_SERVER_URL, SERVER_URL } from "../support/databases";
 import { APP_CORE_TS, APP_DI_TS, COMMON_TS, KIT_TEST_TS } from "./consumer-sources";
 import { npm, packedLibrary, sh, TSC, type PackedLibrary } from "./packed-tarball";
 
@@ -12,7 +12,7 @@ import { npm, packedLibrary, sh, TSC, type PackedLibrary } from "./packed-tarbal
  * Apps built on the majors of the peer dependencies that the package.json ranges promise: each
  * project installs the packed library with `npm install <tarball> <its versions>` (so npm resolves
  * the peers as for a user), compiles a TypeScript app that adds the library's entities and
- * migrations to its own DataSource (sql.js or MariaDB), and runs it with createTokenService or with
+ * migrations to its own DataSource (sql.js, MariaDB or PostgreSQL), and runs it with createTokenService or with
  * its own inversify container.
  *
  * Installing from the registry takes a minute, so each project's node_modules is cached in
@@ -23,8 +23,8 @@ import { npm, packedLibrary, sh, TSC, type PackedLibrary } from "./packed-tarbal
 
 interface AppRun {
   app: "core" | "di";
-  /** mariadb falls back to sqljs under DB_KINDS=sqljs. */
-  database: "sqljs" | "mariadb";
+  /** mariadb falls back to sqljs when DB_KINDS has no mariadb; postgres runs only when DB_KINDS has postgres. */
+  database: "sqljs" | "mariadb" | "postgres";
 }
 
 interface ConsumerProject {
@@ -45,11 +45,13 @@ interface ConsumerProject {
 }
 
 const COMMON = ["mysql2@3.24.6", "@types/node@20.19.43"];
+/** The PostgreSQL driver, in the oldest and the newest TypeORM major's apps. */
+const PG = "pg@8.23.1";
 const PROJECTS: ConsumerProject[] = [
   {
     name: "typeorm 0.3.20 + inversify 6 + prom-client 14",
-    install: ["typeorm@0.3.20", "inversify@6.2.2", "prom-client@14.2.0", "sql.js@1.16.0", ...COMMON],
-    runs: [{ app: "core", database: "sqljs" }, { app: "di", database: "mariadb" }],
+    install: ["typeorm@0.3.20", "inversify@6.2.2", "prom-client@14.2.0", "sql.js@1.16.0", PG, ...COMMON],
+    runs: [{ app: "core", database: "sqljs" }, { app: "di", database: "mariadb" }, { app: "core", database: "postgres" }],
     expected: { typeorm: "0.3.20", promClient: "14.2.0", inversify: "6.2.2" },
     typescript: 6,
   },
@@ -62,8 +64,8 @@ const PROJECTS: ConsumerProject[] = [
   },
   {
     name: "typeorm 1.1.1 + inversify 8, TypeScript 7, tests on mocha + tsx",
-    install: ["typeorm@1.1.1", "inversify@8.2.3", "prom-client@15.1.3", "sql.js@1.16.0", ...COMMON, "typescript@7.0.2", "tsx@4.23.15", "mocha@12.0.3", "@types/mocha@10.0.10"],
-    runs: [{ app: "core", database: "sqljs" }, { app: "di", database: "mariadb" }],
+    install: ["typeorm@1.1.1", "inversify@8.2.3", "prom-client@15.1.3", "sql.js@1.16.0", PG, ...COMMON, "typescript@7.0.2", "tsx@4.23.15", "mocha@12.0.3", "@types/mocha@10.0.10"],
+    runs: [{ app: "core", database: "sqljs" }, { app: "di", database: "mariadb" }, { app: "di", database: "postgres" }],
     expected: { typeorm: "1.1.1", promClient: "15.1.3", inversify: "8.2.3" },
     kitTest: true,
     typescript: 7,
@@ -73,7 +75,7 @@ const PROJECTS: ConsumerProject[] = [
     install: COMMON,
     runs: [{ app: "core", database: "mariadb" }],
     expected: { typeorm: "1.", promClient: "15." },
-    absent: ["sql.js", "inversify"],
+    absent: ["sql.js", "inversify", "pg"],
     typescript: 7,
   },
 ];
@@ -131,8 +133,9 @@ describe("consumers of the packed library, on the peer dependencies' majors they
 
       for (const run of project.runs) {
         it(`${run.app === "core" ? "createTokenService" : "tokenServiceModule in the app's inversify container"} on the app's own ${databaseOf(project, run) ?? run.database} DataSource: migrations run, a token is stored and handed out, metrics on the app's registry`, async function () {
-          if (!databaseOf(project, run)) this.skip(); // DB_KINDS=sqljs, and this project has no sql.js
+          if (!databaseOf(project, run)) this.skip(); // DB_KINDS leaves its server out, and there is no sql.js fallback
           const report = await reports.get(run)!;
+          expect(report.database).to.equal(databaseOf(project, run));
           expect(report.migrations).to.include("CreateAppUser1700000000000").and.include("CreateScmTokenEntry1764000000000");
           expect(report.appUsers).to.equal(1);
           expect(report.handedOut).to.equal(true);
@@ -167,8 +170,12 @@ describe("consumers of the packed library, on the peer dependencies' majors they
   }
 });
 
-/** Where a run goes: MariaDB runs move to sql.js under DB_KINDS=sqljs, or are skipped in a project without sql.js. */
-function databaseOf(project: ConsumerProject, run: AppRun): "sqljs" | "mariadb" | undefined {
+/**
+ * Where a run goes: MariaDB runs move to sql.js when DB_KINDS has no mariadb, or are skipped in a
+ * project without sql.js; PostgreSQL runs are skipped when DB_KINDS has no postgres.
+ */
+function databaseOf(project: ConsumerProject, run: AppRun): AppRun["database"] | undefined {
+  if (run.database === "postgres") return dbKinds().includes("postgres") ? "postgres" : undefined;
   if (run.database === "sqljs" || dbKinds().includes("mariadb")) return run.database;
   return project.install.some((spec) => spec.startsWith("sql.js@")) ? "sqljs" : undefined;
 }
@@ -250,10 +257,23 @@ async function compile(dir: string, tsc: string[]): Promise<void> {
   if (result.stdout !== "") throw new Error(`the consumer app does not type-check:\n${result.stdout}`);
 }
 
-async function runApp(dir: string, app: "core" | "di", database: "sqljs" | "mariadb"): Promise<Record<string, unknown>> {
+async function runApp(dir: string, app: "core" | "di", database: AppRun["database"]): Promise<Record<string, unknown>> {
   const env: Record<string, string> = {};
   let dropDatabase = async () => undefined as void;
-  if (database === "mariadb") {
+  if (database === "postgres") {
+    const server = new URL(POSTGRES_SERVER_URL);
+    const name = `scm_consumer_${process.pid}_${randomBytes(3).toString("hex")}`;
+    await adminQuery("postgres", [createDatabaseSql("postgres", name)]);
+    Object.assign(env, {
+      APP_DB_TYPE: "postgres",
+      APP_DATABASE: name,
+      APP_DB_HOST: server.hostname,
+      APP_DB_PORT: server.port || "5432",
+      APP_DB_USER: decodeURIComponent(server.username),
+      APP_DB_PASSWORD: decodeURIComponent(server.password),
+    });
+    dropDatabase = () => adminQuery("postgres", [dropDatabaseSql("postgres", name)]);
+  } else if (database === "mariadb") {
     const server = new URL(SERVER_URL);
     const connectionOptions = { host: server.hostname, port: Number(server.port || 3306), user: decodeURIComponent(server.username), password: decodeURIComponent(server.password) };
     const name = `scm_consumer_${process.pid}_${randomBytes(3).toString("hex")}`;

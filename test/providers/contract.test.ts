@@ -130,7 +130,7 @@ for (const kind of dbKinds()) {
         t = await start({ flags: { opportunisticRefresh: true } });
         const user = uniqueUser();
         const issued = await t.connectUser(user);
-        t.clock.advance(ttlMs() - 15 * 60_000); // 15 minutes left: inside the 20-minute horizon, unreserved
+        t.clock.advance(ttlMs() - 12 * 60_000); // 12 minutes left: inside a 5-minute hand-out's 13-minute horizon (lifetime + the 8-minute margin), unreserved
         const token = await t.service.getTokenForHost(user, t.host);
         if (c.revokesOnRefresh) {
           expect(token!.value).to.not.equal(issued.accessToken);
@@ -147,9 +147,9 @@ for (const kind of dbKinds()) {
         t = await start({ flags: { opportunisticRefresh: true } });
         const user = uniqueUser();
         await t.connectUser(user);
-        t.clock.advance(ttlMs() - 25 * 60_000); // outside the horizon: reused and reserved for 10 minutes
+        t.clock.advance(ttlMs() - 20 * 60_000); // outside a workspace start's 18-minute horizon: reused and reserved for 10 minutes
         const clone = await t.service.getTokenForWorkspaceStart(user, t.host);
-        t.clock.advanceMinutes(6); // inside the horizon, still reserved
+        t.clock.advanceMinutes(8); // 12 minutes left: inside the API hand-out's 13-minute horizon, still reserved
         const api = await t.service.getTokenForHost(user, t.host);
         expect(api!.value).to.equal(clone!.value);
         expect(t.scm.isAccessTokenLive(clone!.value)).to.equal(true);

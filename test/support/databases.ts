@@ -20,7 +20,14 @@ export type ServerKind = Exclude<DbKind, "sqljs">;
 
 export const SERVER_URL = (process.env.TEST_DATABASE_URL ?? "mariadb://root@127.0.0.1:3306").replace(/\/+$/, "");
 export const POSTGRES_SERVER_URL = (process.env.TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432").replace(/\/+$/, "");
-export const RUN_DATABASE = `scm_token_test_${process.pid}_${randomBytes(3).toString("hex")}`;
+/**
+ * One id per `npm test` run, set by the first process that loads this module (mocha's main process)
+ * and inherited by its parallel workers and the child processes tests start.
+ */
+const RUN_ID = (process.env.SCM_TEST_RUN_ID ??= `${process.pid}_${randomBytes(3).toString("hex")}`);
+/** Databases of this run start with it: one per test process (mocha's parallel workers run files side by side). */
+const RUN_PREFIX = `scm_token_test_${RUN_ID}_`;
+export const RUN_DATABASE = `${RUN_PREFIX}${process.pid}`;
 
 const KINDS: readonly DbKind[] = ["sqljs", "mariadb", "postgres"];
 
@@ -125,13 +132,28 @@ export async function closeDataSource(ds: DataSource): Promise<void> {
   if (ds.isInitialized) await ds.destroy();
 }
 
-/** Root hook: close everything and drop the run's database. */
-export async function cleanUpDatabases(): Promise<void> {
+/** Root hook (after each file in parallel mode, after the run otherwise): close the data sources still open. */
+export async function closeOpenDataSources(): Promise<void> {
   for (const ds of [...openSources]) await closeDataSource(ds);
-  for (const [kind, created] of createdOn) {
-    await created.catch(() => undefined);
-    await adminQuery(kind, [dropDatabaseSql(kind, RUN_DATABASE)]);
+}
+
+/**
+ * Global teardown (mocha's main process, once, after every worker is done): drop every database of
+ * this run on every server DB_KINDS names — each worker's, and those tests made under its name
+ * (`<run database>_cli1` …) and did not drop because they failed.
+ */
+export async function dropRunDatabases(): Promise<void> {
+  await closeOpenDataSources();
+  for (const kind of serverKinds()) {
+    const names = await listDatabases(kind).catch(() => [] as string[]);
+    const ours = names.filter((name) => name.startsWith(RUN_PREFIX));
+    if (ours.length > 0) await adminQuery(kind, ours.map((name) => dropDatabaseSql(kind, name)));
   }
+}
+
+async function listDatabases(kind: ServerKind): Promise<string[]> {
+  if (kind === "postgres") return (await queryDatabase<{ datname: string }>("postgres", "postgres", "SELECT datname FROM pg_database")).map((r) => r.datname);
+  return (await queryDatabase<{ Database: string }>("mariadb", "information_schema", "SHOW DATABASES")).map((r) => r.Database);
 }
 
 /**

@@ -18,8 +18,9 @@ describe("feature flag keys: the flag's own name works, unknown keys are refused
       workspace_start_scm_access_token_lifetime: 25,
       opportunistic_token_refresh_horizon_minutes: 45,
       token_refresh_drain: false,
+      opportunistic_token_refresh_horizon_margin_minutes: 4,
     });
-    expect(await flags.getFlags("u")).to.deep.equal({ opportunisticRefresh: !DEFAULT_FLAGS.opportunisticRefresh, workspaceStartLifetimeMinutes: 25, horizonMinutes: 45, drain: false });
+    expect(await flags.getFlags("u")).to.deep.equal({ opportunisticRefresh: !DEFAULT_FLAGS.opportunisticRefresh, workspaceStartLifetimeMinutes: 25, horizonMinutes: 45, drain: false, horizonMarginMinutes: 4 });
   });
 
   it("set() takes flag names too, for everyone and per user, and mixes with TokenFlags keys", async () => {
@@ -65,9 +66,10 @@ describe("feature flag keys: the flag's own name works, unknown keys are refused
     expect(Object.keys(FLAG_NAMES).sort()).to.deep.equal(Object.keys(DEFAULT_FLAGS).sort());
     expect(FLAG_NAMES.horizonMinutes).to.equal("opportunistic_token_refresh_horizon_minutes");
     expect(FLAG_NAMES.workspaceStartLifetimeMinutes).to.equal("workspace_start_scm_access_token_lifetime");
+    expect(FLAG_NAMES.horizonMarginMinutes).to.equal("opportunistic_token_refresh_horizon_margin_minutes");
     expect(FLAG_NAMES.horizon).to.equal(FLAG_NAMES.horizonMinutes);
     expect(FLAG_NAMES.workspaceStartLifetime).to.equal(FLAG_NAMES.workspaceStartLifetimeMinutes);
-    expect(Object.values(FLAG_NAMES)).to.have.length(4);
+    expect(Object.values(FLAG_NAMES)).to.have.length(5);
   });
 });
 

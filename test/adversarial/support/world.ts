@@ -12,6 +12,7 @@ import type { StoreTokenInput } from "../../../src/token";
 import type { TokenService } from "../../../src/token-service";
 import { FakeClock } from "../../../src/testing/fake-clock";
 import { FakeScmServer } from "../../../src/testing/fake-scm";
+import type { TestTokenService } from "../../../src/testing/create-test-token-service";
 import { RecordingLogger } from "../../../src/testing/recording-logger";
 import { closeDataSource, ensureRunDatabase, openTestDataSource, runDatabaseUrl, SERVER_URL, type DbKind } from "../../support/databases";
 import { LeakDetector } from "./leak-detector";
@@ -25,16 +26,9 @@ import { LeakDetector } from "./leak-detector";
  * password can leak at all), every token stored through `store()`, and ciphertext prefixes
  * (`v1:<keyId>:`), whose presence in an error means SQL parameters leaked.
  */
-export interface World {
+export interface World extends Pick<TestTokenService, "service" | "scm" | "clock" | "flags" | "logger" | "registry" | "dataSource"> {
   kind: DbKind;
   leaks: LeakDetector;
-  service: TokenService;
-  scm: FakeScmServer;
-  clock: FakeClock;
-  flags: StaticFeatureFlags;
-  logger: RecordingLogger;
-  registry: Registry;
-  dataSource: DataSource;
   /** The ring the service encrypts with (for TakeOnceSecrets on the same database). */
   keyRing: KeyRing;
   /** Two configured hosts, both served by the fake SCM. */
