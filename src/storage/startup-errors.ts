@@ -72,17 +72,36 @@ const TLS_CERTIFICATE = new Set([
   "CERT_SIGNATURE_FAILURE",
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
+/**
+ * mysql2 replaces the code of every failed TLS handshake with HANDSHAKE_SSL_ERROR; Node's code of a
+ * failed verification survives only as its message (OpenSSL's wording, "self signed" before 3.0).
+ */
+const TLS_CERTIFICATE_MESSAGES: Array<[RegExp, string]> = [
+  [/^self[- ]signed certificate$/, "DEPTH_ZERO_SELF_SIGNED_CERT"],
+  [/^self[- ]signed certificate in certificate chain$/, "SELF_SIGNED_CERT_IN_CHAIN"],
+  [/^unable to verify the first certificate$/, "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+  [/^unable to get issuer certificate$/, "UNABLE_TO_GET_ISSUER_CERT"],
+  [/^unable to get local issuer certificate$/, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+  [/^certificate has expired$/, "CERT_HAS_EXPIRED"],
+  [/^certificate is not yet valid$/, "CERT_NOT_YET_VALID"],
+  [/^certificate not trusted$/, "CERT_UNTRUSTED"],
+  [/^certificate rejected$/, "CERT_REJECTED"],
+  [/^certificate signature failure$/, "CERT_SIGNATURE_FAILURE"],
+  [/^Hostname\/IP does not match certificate's altnames/, "ERR_TLS_CERT_ALTNAME_INVALID"],
+];
 /** File-system codes from writing the embedded database file. */
 const FILE_CODES = new Set(["ENOENT", "ENOTDIR", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOSPC", "EEXIST", "ENAMETOOLONG", "ELOOP"]);
 
 /**
  * The driver's error code: `code` on mysql2, pg (the SQLSTATE) and Node errors; for TypeORM's sql.js
- * save errors, the Node code inside the message; for pg's code-less connection failures, a PG_* code.
+ * save errors, the Node code inside the message; for pg's code-less connection failures, a PG_* code;
+ * for a certificate mysql2 could not verify, Node's code (see TLS_CERTIFICATE_MESSAGES).
  */
 export function driverCodeOf(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && code) return code;
   const message = e instanceof Error ? e.message : "";
+  if (code === "HANDSHAKE_SSL_ERROR") return TLS_CERTIFICATE_MESSAGES.find(([pattern]) => pattern.test(message))?.[1] ?? code;
+  if (typeof code === "string" && code) return code;
   return /\b(E[A-Z]{2,}):/.exec(message)?.[1] ?? postgresErrorCode(e);
 }
 
@@ -129,7 +148,7 @@ export function startupError(e: unknown, target: StartupTarget, stage: "connect"
   if (code === "ENOTFOUND") {
     return new StorageError(`connect to ${where}`, code, true, `the host name ${target.host} does not resolve: check the host in databaseUrl (or wait for DNS)`, details);
   }
-  if (code === "PG_SSL_NOT_SUPPORTED") {
+  if (code === "PG_SSL_NOT_SUPPORTED" || code === "HANDSHAKE_NO_SSL_SUPPORT") {
     return new DatabaseConfigurationError(
       code,
       `the database server at ${target.host}:${target.port} does not accept TLS, and databaseUrl asks for it (sslmode=require, verify-ca or verify-full); enable TLS on the server, or connect without it (sslmode=disable) where the network is trusted`,
