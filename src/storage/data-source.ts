@@ -243,12 +243,13 @@ export async function runScmTokenServiceMigrations(dataSource: DataSource, lockT
   });
 }
 
-function startupTarget(url: string, options: DataSourceOptions): StartupTarget {
-  if (options.type === "sqljs") return { kind: "embedded", redactedUrl: url, location: options.location ?? ":memory:" };
+/** Where `url` leads, for startupError's messages; `urlName`: how they name the URL (default "databaseUrl"). */
+export function startupTarget(url: string, options: DataSourceOptions, urlName?: string): StartupTarget {
+  if (options.type === "sqljs") return { kind: "embedded", redactedUrl: url, location: options.location ?? ":memory:", urlName };
   const o = options as { host?: string; port?: number; database?: string; password?: string };
   const parsed = new URL(url);
   if (parsed.password) parsed.password = "***";
-  return { kind: "server", redactedUrl: parsed.toString(), host: o.host, port: o.port, database: o.database, password: o.password || undefined };
+  return { kind: "server", redactedUrl: parsed.toString(), host: o.host, port: o.port, database: o.database, password: o.password || undefined, urlName };
 }
 
 /**
