@@ -13,9 +13,10 @@ export interface TokenServiceOptions {
   /** Your own initialised TypeORM DataSource (add `scmTokenServiceEntities` and `scmTokenServiceMigrations` to it). */
   dataSource?: DataSource;
   /**
-   * Or a URL: `mysql://…`, `mariadb://…`, `postgres://…` (with the `pg` driver installed; TLS with
-   * `?sslmode=disable|allow|prefer|require|verify-ca|verify-full`, see dataSourceOptionsFromUrl),
-   * `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start.
+   * Or a URL: `mysql://…`, `mariadb://…`, `postgres://…` (with the `pg` driver installed),
+   * `sqljs::memory:` (default), `sqljs:/path/file.sqlite`. Migrations run on start. The server URLs
+   * take TLS as `?sslmode=disable|allow|prefer|require|verify-ca|verify-full` and no other query
+   * parameter (see dataSourceOptionsFromUrl); for other driver settings pass your own `dataSource`.
    */
   databaseUrl?: string;
   /** One provider per SCM host. */

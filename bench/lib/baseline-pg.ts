@@ -19,10 +19,10 @@ import type { HandOutBaseline } from "./bench-target";
  * Named prepared statements (`{ name, text, values }`): pg parses each name once per connection and
  * then sends only Bind/Execute, where an unnamed statement costs a Parse message and a server-side
  * parse and plan on every call. That is what careful hand-written pg code does for a fixed hot
- * statement, so it is the bar (the library sends unnamed statements). In short runs on the 2-core
- * development machine (shared, load 3–6) the named baseline did 1.4–1.9× the ops/s of the same loop
- * with unnamed statements in the write-free cells and spent 30–50 µs less CPU per hand-out; in the
- * must-write cell, where the UPDATE's commit dominates, the two were level.
+ * statement, so it is the bar; the library sends named statements too (postgres-statements.ts). In
+ * short runs on the 2-core development machine (shared, load 3–6) the named baseline did 1.4–1.9×
+ * the ops/s of the same loop with unnamed statements in the write-free cells and spent 30–50 µs less
+ * CPU per hand-out; in the must-write cell, where the UPDATE's commit dominates, the two were level.
  */
 
 export const PG_FIND_SQL = `SELECT id, "accessToken", "expiryDate", version FROM scm_token_entry WHERE "userId" = $1 AND host = $2`;

@@ -55,8 +55,19 @@ export class PostgresBenchDatabase implements BenchTarget {
     };
   }
 
-  setupSql(max: number): SetupSql {
+  /**
+   * A pg.Pool for the bench's own statements. pool.end() resolves before its clients' sockets have
+   * closed; the database's DROP … WITH (FORCE) right after can end one of them, and a pool without an
+   * 'error' listener would throw that (57P01) as an uncaught exception, losing the run's results.
+   */
+  private pool(max: number): Pool {
     const pool = new Pool(this.poolConfig(max));
+    pool.on("error", () => undefined);
+    return pool;
+  }
+
+  setupSql(max: number): SetupSql {
+    const pool = this.pool(max);
     return {
       // Set-up statements are short: translated like the library's (bulk INSERTs quote their names themselves).
       query: async (sql, params = []) => (await pool.query(sql.length < 4096 ? toPostgresSql(sql) : sql, params)).rows as Record<string, unknown>[],
@@ -66,7 +77,7 @@ export class PostgresBenchDatabase implements BenchTarget {
   }
 
   baseline(max: number, keys: readonly { id: string; key: string }[]): HandOutBaseline {
-    return new BaselinePg(new Pool(this.poolConfig(max)), types, keys);
+    return new BaselinePg(this.pool(max), types, keys);
   }
 
   async serverVersion(): Promise<string> {

@@ -1,8 +1,10 @@
 import { existsSync } from "node:fs";
 import { DataSource, MigrationExecutor } from "typeorm";
+import type { DataSourceOptions } from "typeorm";
 import { ConfigurationError } from "../errors";
-import { dataSourceOptionsFromUrl } from "../storage/data-source";
-import { failure, usageError } from "./cli-error";
+import { SSL_MODE_PARAMETER, UnsupportedUrlParameterError, dataSourceOptionsFromUrl, startupTarget } from "../storage/data-source";
+import { DatabaseConfigurationError, startupError } from "../storage/startup-errors";
+import { failure, usageError, type CliError } from "./cli-error";
 
 /** What every database command says about where the URL comes from. */
 export const DATABASE_URL_HELP =
@@ -51,7 +53,13 @@ export async function openCliDatabase(url: string, options: OpenOptions = {}): P
   try {
     dataSourceOptions = dataSourceOptionsFromUrl(url, { poolSize: 2 });
   } catch (e) {
-    if (e instanceof ConfigurationError) throw usageError(`--database-url: ${e.message.replace(/^scm-token-service: /, "")}`);
+    if (e instanceof UnsupportedUrlParameterError) {
+      // The library's advice (your own DataSource) has no command-line form.
+      throw usageError(
+        `--database-url: the query parameter "${e.parameter}" is not supported on ${e.scheme}// URLs; the only one is ${SSL_MODE_PARAMETER}: remove the parameter (the command line passes no other driver settings)`,
+      );
+    }
+    if (e instanceof ConfigurationError) throw usageError(`--database-url: ${withoutPrefix(e.message).replace(/^databaseUrl: /, "")}`);
     throw e;
   }
   const where = redactDatabaseUrl(url);
@@ -62,7 +70,7 @@ export async function openCliDatabase(url: string, options: OpenOptions = {}): P
   try {
     await dataSource.initialize();
   } catch (e) {
-    throw failure(`cannot open the database at ${where} (${describeConnectError(e)}); ${connectHint(e)}`);
+    throw connectFailure(e, url, dataSourceOptions, where);
   }
   if (options.requireMigrated) {
     try {
@@ -99,15 +107,39 @@ function describeConnectError(e: unknown): string {
   return typeof message === "string" && message ? message : (code ?? String(e));
 }
 
-function connectHint(e: unknown): string {
+/** How the library's start-up messages name the URL, in the CLI's terms. */
+const CLI_URL_NAME = "--database-url (or DATABASE_URL)";
+
+/**
+ * A failed connect as one line that says what to do: the CLI's own advice for a missing database or
+ * a refused login, the library's typed one (startupError) for the rest of what the configuration
+ * gets wrong — TLS the server does not offer, a certificate that fails verification — and else a
+ * check of the server and the URL.
+ */
+function connectFailure(e: unknown, url: string, options: DataSourceOptions, where: string): CliError {
+  const hint = connectHint(e);
+  if (hint) return failure(`cannot open the database at ${where} (${describeConnectError(e)}); ${hint}`);
+  const typed = startupError(e, startupTarget(url, options, CLI_URL_NAME), "connect");
+  if (typed instanceof DatabaseConfigurationError) return failure(`cannot open the database at ${where}: ${withoutPrefix(typed.message)}`);
+  return failure(`cannot open the database at ${where} (${describeConnectError(e)}); check that the server is running and reachable, and that ${CLI_URL_NAME} is right`);
+}
+
+function withoutPrefix(message: string): string {
+  return message.replace(/^scm-token-service: /, "");
+}
+
+function connectHint(e: unknown): string | undefined {
   const code = (e as { code?: unknown })?.code;
   switch (code) {
     case "ER_BAD_DB_ERROR":
+    case "3D000": // PostgreSQL: invalid_catalog_name
       return "create the database first (CREATE DATABASE …), then run: scm-token-service migrate run";
     case "ER_ACCESS_DENIED_ERROR":
     case "ER_DBACCESS_DENIED_ERROR":
-      return "check the user name and password in --database-url (or DATABASE_URL)";
+    case "28P01": // PostgreSQL: invalid_password
+    case "28000": // PostgreSQL: invalid_authorization_specification
+      return `check the user name and password in ${CLI_URL_NAME}`;
     default:
-      return "check that the server is running and reachable, and that --database-url (or DATABASE_URL) is right";
+      return undefined;
   }
 }

@@ -50,8 +50,9 @@ export interface OpenDataSourceOptions extends DataSourceUrlOptions {
  * Builds DataSource options from a URL:
  * - `mysql://user:pass@host:3306/db` (MySQL 8) or `mariadb://…` (MariaDB; TypeORM's "mariadb" type
  *   avoids phantom schema diffs there, see docs/stack-notes.md)
- * - `postgres://user:pass@host:5432/db` or `postgresql://…` (PostgreSQL, with the `pg` driver installed);
- *   `?sslmode=` as libpq spells it (see postgresTls), no other query parameter
+ * - `postgres://user:pass@host:5432/db` or `postgresql://…` (PostgreSQL, with the `pg` driver installed)
+ * - on all three, `?sslmode=` as libpq spells it (see urlTls) and no other query parameter: for other
+ *   driver settings, open your own DataSource and pass it as the `dataSource` option
  * - `sqljs::memory:` — the embedded database (sql.js, pure WebAssembly), in memory
  * - `sqljs:/path/to/file.sqlite` — the embedded database, saved to a file after every write
  *
@@ -92,7 +93,7 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
     return {
       type,
       ...server,
-      ...postgresTls(parsed.searchParams),
+      ...urlTls(parsed, "pg"),
       port: parsed.port ? Number(parsed.port) : 5432,
       // No time-zone setting needed: the date columns are timestamp without time zone holding UTC (postgres-dialect.ts).
       poolSize: extra.poolSize ?? 10,
@@ -105,6 +106,7 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
   return {
     type,
     ...server,
+    ...urlTls(parsed, "mysql2"),
     port: parsed.port ? Number(parsed.port) : 3306,
     // Store and compare UTC; with the default (local) zone other clients see shifted times.
     timezone: "Z",
@@ -116,30 +118,52 @@ export function dataSourceOptionsFromUrl(url: string, extra: DataSourceUrlOption
 /** libpq's sslmode values, in its order (least to most protection). */
 const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
 type SslMode = (typeof SSL_MODES)[number];
+/** The one query parameter databaseUrl takes, with its values. */
+export const SSL_MODE_PARAMETER = `sslmode=${SSL_MODES.join("|")}`;
 
 /**
- * The TLS options of a postgres:// URL's `sslmode` (libpq's meanings, as node-postgres can do them):
- * - none given: no `ssl` option, so pg's default applies (PGSSLMODE from the environment, else no TLS);
+ * A databaseUrl query parameter the library would not apply: named, never its value (a misplaced
+ * parameter may hold a password). `parameter` is cut to 40 characters.
+ */
+export class UnsupportedUrlParameterError extends ConfigurationError {
+  constructor(
+    readonly parameter: string,
+    /** The URL's scheme, e.g. "mysql:". */
+    readonly scheme: string,
+  ) {
+    super(
+      `databaseUrl: the query parameter "${parameter}" is not supported on ${scheme}// URLs; the only one is ${SSL_MODE_PARAMETER} (for other driver settings, open your own DataSource and pass it as the dataSource option)`,
+      "databaseUrl",
+    );
+  }
+}
+
+/** TLS for pg (`ssl` of its Pool) or mysql2 (`ssl` of its connections; `verifyIdentity` is its host-name check). */
+type TlsOption = boolean | { rejectUnauthorized: boolean; checkServerIdentity?: () => undefined; verifyIdentity?: boolean };
+
+/**
+ * The TLS options of a URL's `sslmode`, libpq's values and meanings on both drivers:
+ * - none given: no `ssl` option, so the driver's default applies (pg: PGSSLMODE from the environment,
+ *   else no TLS; mysql2: no TLS);
  * - `disable`: no TLS;
- * - `allow`, `prefer`: no TLS either. libpq would try one and fall back to the other; pg cannot
- *   fall back, and a server without TLS would refuse a TLS-only attempt. Use `require` for TLS.
- * - `require`: TLS, the certificate not verified (libpq's meaning: encryption against eavesdropping,
- *   not against a server in the middle);
+ * - `allow`, `prefer`: no TLS either. libpq (and mysql's PREFERRED) would try one and fall back to
+ *   the other; neither pg nor mysql2 can fall back, and a server without TLS would refuse a TLS-only
+ *   attempt. Use `require` for TLS.
+ * - `require`: TLS, the certificate not verified (encryption against eavesdropping, not against a
+ *   server in the middle);
  * - `verify-ca`: TLS, the certificate chain verified against Node's CA store (add a private CA with
  *   NODE_EXTRA_CA_CERTS), the host name not checked;
  * - `verify-full`: TLS, chain and host name verified.
  * Any other value, a repeated sslmode or any other query parameter is a ConfigurationError: a
- * parameter the library would ignore (sslrootcert, connect_timeout, …) must not look applied.
+ * parameter the library would ignore (sslrootcert, connect_timeout, charset, …) must not look applied.
  */
-function postgresTls(params: URLSearchParams): { ssl?: boolean | { rejectUnauthorized: boolean; checkServerIdentity?: () => undefined } } {
-  const allowed = `sslmode=${SSL_MODES.join("|")}`;
-  for (const name of new Set(params.keys())) {
-    // The name only, never the value: a misplaced parameter may hold a password.
-    if (name !== "sslmode") throw new ConfigurationError(`databaseUrl: the query parameter "${name.slice(0, 40)}" is not supported on postgres:// URLs; the only one is ${allowed} (for other pg settings pass your own dataSource)`, "databaseUrl");
+function urlTls(parsed: URL, driver: "pg" | "mysql2"): { ssl?: TlsOption } {
+  for (const name of new Set(parsed.searchParams.keys())) {
+    if (name !== "sslmode") throw new UnsupportedUrlParameterError(name.slice(0, 40), parsed.protocol);
   }
-  const modes = params.getAll("sslmode");
+  const modes = parsed.searchParams.getAll("sslmode");
   if (modes.length === 0) return {};
-  if (modes.length > 1) throw new ConfigurationError(`databaseUrl: sslmode is given ${modes.length} times; give it once: ${allowed}`, "databaseUrl");
+  if (modes.length > 1) throw new ConfigurationError(`databaseUrl: sslmode is given ${modes.length} times; give it once: ${SSL_MODE_PARAMETER}`, "databaseUrl");
   const mode = modes[0] as SslMode;
   switch (mode) {
     case "disable":
@@ -149,11 +173,12 @@ function postgresTls(params: URLSearchParams): { ssl?: boolean | { rejectUnautho
     case "require":
       return { ssl: { rejectUnauthorized: false } };
     case "verify-ca":
-      return { ssl: { rejectUnauthorized: true, checkServerIdentity: () => undefined } };
+      // mysql2 checks the host name only when asked (verifyIdentity); pg (Node's TLS) always, unless told not to.
+      return { ssl: driver === "pg" ? { rejectUnauthorized: true, checkServerIdentity: () => undefined } : { rejectUnauthorized: true } };
     case "verify-full":
-      return { ssl: { rejectUnauthorized: true } };
+      return { ssl: driver === "pg" ? { rejectUnauthorized: true } : { rejectUnauthorized: true, verifyIdentity: true } };
     default:
-      throw new ConfigurationError(`databaseUrl: sslmode ${describeValue(modes[0])} is not supported; use ${allowed}`, "databaseUrl");
+      throw new ConfigurationError(`databaseUrl: sslmode ${describeValue(modes[0])} is not supported; use ${SSL_MODE_PARAMETER}`, "databaseUrl");
   }
 }
 
@@ -218,12 +243,13 @@ export async function runScmTokenServiceMigrations(dataSource: DataSource, lockT
   });
 }
 
-function startupTarget(url: string, options: DataSourceOptions): StartupTarget {
-  if (options.type === "sqljs") return { kind: "embedded", redactedUrl: url, location: options.location ?? ":memory:" };
+/** Where `url` leads, for startupError's messages; `urlName`: how they name the URL (default "databaseUrl"). */
+export function startupTarget(url: string, options: DataSourceOptions, urlName?: string): StartupTarget {
+  if (options.type === "sqljs") return { kind: "embedded", redactedUrl: url, location: options.location ?? ":memory:", urlName };
   const o = options as { host?: string; port?: number; database?: string; password?: string };
   const parsed = new URL(url);
   if (parsed.password) parsed.password = "***";
-  return { kind: "server", redactedUrl: parsed.toString(), host: o.host, port: o.port, database: o.database, password: o.password || undefined };
+  return { kind: "server", redactedUrl: parsed.toString(), host: o.host, port: o.port, database: o.database, password: o.password || undefined, urlName };
 }
 
 /**

@@ -1,6 +1,9 @@
 import type { DataSource } from "typeorm";
 import { StorageError } from "../errors";
 import { postgresErrorCode, isTransientPostgresCode, redactPostgresMessage } from "./postgres-errors";
+import { lostPreparedStatement, postgresStatement, statementName, type NamedStatementBudget } from "./postgres-statements";
+
+export { toPostgresSql } from "./postgres-statements";
 
 /**
  * How the library's SQL runs on PostgreSQL (the `pg` driver, DataSource type "postgres").
@@ -11,6 +14,7 @@ import { postgresErrorCode, isTransientPostgresCode, redactPostgresMessage } fro
  * says whether it won. This module makes each of those hold on PostgreSQL:
  *
  * - Placeholders: `?` becomes `$1`, `$2`, … (outside string literals and quoted names).
+ * - Statements: sent as named prepared statements, parsed once per connection (postgres-statements.ts).
  * - Names: a bare mixed-case word (`userId`, `reservedUntilDate`) is double-quoted. PostgreSQL folds
  *   unquoted names to lower case, and TypeORM's migrations create the columns quoted (`"userId"`).
  *   SQL keywords in the stores are upper case and function names lower case, so neither is touched.
@@ -35,6 +39,7 @@ import { postgresErrorCode, isTransientPostgresCode, redactPostgresMessage } fro
 /** The few parts of pg's Pool and Client the library uses (pg stays an optional peer dependency). */
 interface PgQueryConfig {
   text: string;
+  name?: string;
   values: unknown[];
   types: { getTypeParser(oid: number, format?: string): (value: string) => unknown };
 }
@@ -70,31 +75,8 @@ function timestampAsText(pg: { types: PgQueryConfig["types"] }): PgQueryConfig["
   };
 }
 
-const translated = new Map<string, string>();
-const TRANSLATION_CACHE_LIMIT = 1000;
-
-/** `'…'` literals, `"…"` names, placeholders, words and the rest, in order. */
-const TOKEN = /'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|[A-Za-z_][A-Za-z0-9_$]*|[^'"?A-Za-z_]+/g;
-const MIXED_CASE = /^[a-z][a-z0-9_]*[A-Z][A-Za-z0-9_]*$/;
-
-/** The stores' SQL in PostgreSQL's spelling: `$n` placeholders and quoted mixed-case names (cached per text). */
-export function toPostgresSql(sql: string): string {
-  const cached = translated.get(sql);
-  if (cached !== undefined) return cached;
-  let n = 0;
-  const out = sql.replace(TOKEN, (token) => {
-    if (token === "?") return `$${++n}`;
-    if (MIXED_CASE.test(token)) return `"${token}"`;
-    return token;
-  });
-  // IN-lists of varying length make many texts; a bounded cache keeps memory flat.
-  if (translated.size >= TRANSLATION_CACHE_LIMIT) translated.clear();
-  translated.set(sql, out);
-  return out;
-}
-
 /** The pg pool TypeORM opened and the pg module it loaded (whose type parsers the statements use). */
-export interface PostgresPool {
+export interface PostgresPool extends NamedStatementBudget {
   pool: PgPool;
   types: PgQueryConfig["types"];
 }
@@ -112,7 +94,7 @@ export function postgresPoolOf(dataSource: DataSource): PostgresPool | undefined
   if (!driver.master || !driver.postgres) return undefined;
   let found = pools.get(driver.master);
   if (!found) {
-    found = { pool: driver.master, types: timestampAsText(driver.postgres) };
+    found = { pool: driver.master, types: timestampAsText(driver.postgres), namedStatements: true, names: new Set<string>() };
     pools.set(driver.master, found);
   }
   return found;
@@ -129,8 +111,8 @@ function statementTimeout(timeoutMs: number, waitingFor: "a connection" | "an an
  * Runs one of the stores' statements on PostgreSQL within `timeoutMs`, a failure turned into a
  * StorageError for `operation` (without the statement's parameters).
  */
-export function runPostgres({ pool, types }: PostgresPool, operation: string, sql: string, params: unknown[], timeoutMs: number): Promise<PostgresResult> {
-  const config: PgQueryConfig = { text: toPostgresSql(sql), values: params, types };
+export function runPostgres(postgres: PostgresPool, operation: string, sql: string, params: unknown[], timeoutMs: number): Promise<PostgresResult> {
+  const statement = postgresStatement(sql);
   return new Promise((resolve, reject) => {
     let settled = false;
     let release: ((destroy?: Error | boolean) => void) | undefined;
@@ -144,36 +126,49 @@ export function runPostgres({ pool, types }: PostgresPool, operation: string, sq
       detach();
       fail(statementTimeout(timeoutMs, release ? "an answer" : "a connection"));
     }, timeoutMs);
-    pool.connect((connectError, client, done) => {
-      if (settled) {
-        done?.();
-        return;
-      }
-      if (connectError || !client) {
-        settled = true;
-        clearTimeout(timer);
-        done?.(connectError ?? true);
-        fail(connectError ?? new Error("no connection from the pool"));
-        return;
-      }
-      release = done;
-      // A checked-out pg client emits 'error' when its socket dies (ECONNRESET, a terminated backend);
-      // without a listener that is an uncaught exception. The query's callback gets the error as well.
-      const ignore = () => undefined;
-      client.on("error", ignore);
-      detach = () => client.removeListener("error", ignore);
-      client.query(config, (error, result) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        // A connection-level failure must not go back to the pool; a statement error leaves it usable.
-        // (Released first: the pool puts its own error listener on the client.)
-        done(error && !isStatementError(error) ? error : undefined);
-        detach();
-        if (error) fail(error);
-        else resolve({ rows: result.rows ?? [], affected: result.rowCount ?? 0 });
+    const attempt = (name: string | undefined) =>
+      postgres.pool.connect((connectError, client, done) => {
+        if (settled) {
+          done?.();
+          return;
+        }
+        if (connectError || !client) {
+          settled = true;
+          clearTimeout(timer);
+          done?.(connectError ?? true);
+          fail(connectError ?? new Error("no connection from the pool"));
+          return;
+        }
+        release = done;
+        // A checked-out pg client emits 'error' when its socket dies (ECONNRESET, a terminated backend);
+        // without a listener that is an uncaught exception. The query's callback gets the error as well.
+        const ignore = () => undefined;
+        client.on("error", ignore);
+        detach = () => client.removeListener("error", ignore);
+        client.query({ text: statement.text, name, values: params, types: postgres.types }, (error, result) => {
+          if (settled) return;
+          const lost = error && name !== undefined ? lostPreparedStatement(error) : undefined;
+          if (lost) {
+            // Refused at Parse or Bind: nothing ran, so once more unnamed, on a connection whose
+            // prepared statements pg no longer has wrong ideas about (this one is closed).
+            if (lost === "gone") postgres.namedStatements = false;
+            done(true);
+            detach();
+            release = undefined;
+            attempt(undefined);
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          // A connection-level failure must not go back to the pool; a statement error leaves it usable.
+          // (Released first: the pool puts its own error listener on the client.)
+          done(error && !isStatementError(error) ? error : undefined);
+          detach();
+          if (error) fail(error);
+          else resolve({ rows: result.rows ?? [], affected: result.rowCount ?? 0 });
+        });
       });
-    });
+    attempt(statementName(postgres, statement));
   });
 }
 

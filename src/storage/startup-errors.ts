@@ -51,6 +51,8 @@ export interface StartupTarget {
   database?: string;
   location?: string;
   password?: string;
+  /** How the messages name the URL's origin (default "databaseUrl"; the CLI's "--database-url"). */
+  urlName?: string;
 }
 
 /** Driver codes meaning "the server is not there (yet)": start it, or wait for it. */
@@ -72,17 +74,36 @@ const TLS_CERTIFICATE = new Set([
   "CERT_SIGNATURE_FAILURE",
   "ERR_TLS_CERT_ALTNAME_INVALID",
 ]);
+/**
+ * mysql2 replaces the code of every failed TLS handshake with HANDSHAKE_SSL_ERROR; Node's code of a
+ * failed verification survives only as its message (OpenSSL's wording, "self signed" before 3.0).
+ */
+const TLS_CERTIFICATE_MESSAGES: Array<[RegExp, string]> = [
+  [/^self[- ]signed certificate$/, "DEPTH_ZERO_SELF_SIGNED_CERT"],
+  [/^self[- ]signed certificate in certificate chain$/, "SELF_SIGNED_CERT_IN_CHAIN"],
+  [/^unable to verify the first certificate$/, "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+  [/^unable to get issuer certificate$/, "UNABLE_TO_GET_ISSUER_CERT"],
+  [/^unable to get local issuer certificate$/, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+  [/^certificate has expired$/, "CERT_HAS_EXPIRED"],
+  [/^certificate is not yet valid$/, "CERT_NOT_YET_VALID"],
+  [/^certificate not trusted$/, "CERT_UNTRUSTED"],
+  [/^certificate rejected$/, "CERT_REJECTED"],
+  [/^certificate signature failure$/, "CERT_SIGNATURE_FAILURE"],
+  [/^Hostname\/IP does not match certificate's altnames/, "ERR_TLS_CERT_ALTNAME_INVALID"],
+];
 /** File-system codes from writing the embedded database file. */
 const FILE_CODES = new Set(["ENOENT", "ENOTDIR", "EACCES", "EPERM", "EROFS", "EISDIR", "ENOSPC", "EEXIST", "ENAMETOOLONG", "ELOOP"]);
 
 /**
  * The driver's error code: `code` on mysql2, pg (the SQLSTATE) and Node errors; for TypeORM's sql.js
- * save errors, the Node code inside the message; for pg's code-less connection failures, a PG_* code.
+ * save errors, the Node code inside the message; for pg's code-less connection failures, a PG_* code;
+ * for a certificate mysql2 could not verify, Node's code (see TLS_CERTIFICATE_MESSAGES).
  */
 export function driverCodeOf(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code === "string" && code) return code;
   const message = e instanceof Error ? e.message : "";
+  if (code === "HANDSHAKE_SSL_ERROR") return TLS_CERTIFICATE_MESSAGES.find(([pattern]) => pattern.test(message))?.[1] ?? code;
+  if (typeof code === "string" && code) return code;
   return /\b(E[A-Z]{2,}):/.exec(message)?.[1] ?? postgresErrorCode(e);
 }
 
@@ -109,11 +130,12 @@ export function startupError(e: unknown, target: StartupTarget, stage: "connect"
   const text = (typeof sqlMessage === "string" ? sqlMessage : raw).replace(/^.*?\b(E[A-Z]{2,}): /, (m, c: string) => (c === code ? "" : m));
   const detail = scrub(text, target.password);
   const details = driverDetails(e);
+  const url = target.urlName ?? "databaseUrl";
   const where = target.kind === "embedded" ? `the embedded database file ${target.location}` : `${target.redactedUrl}`;
   if (target.kind === "embedded" && code && FILE_CODES.has(code)) {
     return new DatabaseConfigurationError(
       code,
-      `cannot use ${where} (${code}: ${detail}); check the file path in databaseUrl: its directory must exist and be writable by this process, or use sqljs::memory:`,
+      `cannot use ${where} (${code}: ${detail}); check the file path in ${url}: its directory must exist and be writable by this process, or use sqljs::memory:`,
       details,
     );
   }
@@ -122,24 +144,24 @@ export function startupError(e: unknown, target: StartupTarget, stage: "connect"
       `connect to ${where}`,
       code,
       true,
-      `nothing answered at ${target.host}:${target.port}: start the database server (or wait until it is up), and check the host and port in databaseUrl`,
+      `nothing answered at ${target.host}:${target.port}: start the database server (or wait until it is up), and check the host and port in ${url}`,
       details,
     );
   }
   if (code === "ENOTFOUND") {
-    return new StorageError(`connect to ${where}`, code, true, `the host name ${target.host} does not resolve: check the host in databaseUrl (or wait for DNS)`, details);
+    return new StorageError(`connect to ${where}`, code, true, `the host name ${target.host} does not resolve: check the host in ${url} (or wait for DNS)`, details);
   }
-  if (code === "PG_SSL_NOT_SUPPORTED") {
+  if (code === "PG_SSL_NOT_SUPPORTED" || code === "HANDSHAKE_NO_SSL_SUPPORT") {
     return new DatabaseConfigurationError(
       code,
-      `the database server at ${target.host}:${target.port} does not accept TLS, and databaseUrl asks for it (sslmode=require, verify-ca or verify-full); enable TLS on the server, or connect without it (sslmode=disable) where the network is trusted`,
+      `the database server at ${target.host}:${target.port} does not accept TLS, and ${url} asks for it (sslmode=require, verify-ca or verify-full); enable TLS on the server, or connect without it (sslmode=disable) where the network is trusted`,
       details,
     );
   }
   if (code && TLS_CERTIFICATE.has(code)) {
     return new DatabaseConfigurationError(
       code,
-      `the certificate of the database server at ${target.host}:${target.port} failed verification (${code}: ${detail}); with sslmode=verify-ca or verify-full it must chain to a CA Node trusts (add a private CA with NODE_EXTRA_CA_CERTS)${code === "ERR_TLS_CERT_ALTNAME_INVALID" ? " and name the host in databaseUrl" : ""}, or use sslmode=require to encrypt without verifying`,
+      `the certificate of the database server at ${target.host}:${target.port} failed verification (${code}: ${detail}); with sslmode=verify-ca or verify-full it must chain to a CA Node trusts (add a private CA with NODE_EXTRA_CA_CERTS)${code === "ERR_TLS_CERT_ALTNAME_INVALID" ? ` and name the host in ${url}` : ""}, or use sslmode=require to encrypt without verifying`,
       details,
     );
   }
@@ -153,21 +175,21 @@ export function startupError(e: unknown, target: StartupTarget, stage: "connect"
   if (code && (ACCESS_DENIED.has(code) || POSTGRES_ACCESS_DENIED.has(code))) {
     return new DatabaseConfigurationError(
       code,
-      `the database server at ${target.host}:${target.port} refused the login (${code}: ${detail}); check the user name and password in databaseUrl, and that the user may use database "${target.database}"`,
+      `the database server at ${target.host}:${target.port} refused the login (${code}: ${detail}); check the user name and password in ${url}, and that the user may use database "${target.database}"`,
       details,
     );
   }
   if (code === "ER_BAD_DB_ERROR") {
     return new DatabaseConfigurationError(
       code,
-      `database "${target.database}" does not exist on ${target.host}:${target.port}; create it (CREATE DATABASE \`${target.database}\` CHARACTER SET utf8mb4) or fix the database name in databaseUrl: the library creates its tables, not the database`,
+      `database "${target.database}" does not exist on ${target.host}:${target.port}; create it (CREATE DATABASE \`${target.database}\` CHARACTER SET utf8mb4) or fix the database name in ${url}: the library creates its tables, not the database`,
       details,
     );
   }
   if (code === POSTGRES_NO_DATABASE) {
     return new DatabaseConfigurationError(
       code,
-      `database "${target.database}" does not exist on ${target.host}:${target.port}; create it (CREATE DATABASE "${target.database}" ENCODING 'UTF8') or fix the database name in databaseUrl: the library creates its tables, not the database`,
+      `database "${target.database}" does not exist on ${target.host}:${target.port}; create it (CREATE DATABASE "${target.database}" ENCODING 'UTF8') or fix the database name in ${url}: the library creates its tables, not the database`,
       details,
     );
   }

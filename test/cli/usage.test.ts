@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { expect } from "chai";
 import { cli, newKey } from "./cli-harness";
 import { TS_CHILD_EXEC_ARGV } from "../support/child-process";
+import { ensureRunDatabase, serverKinds } from "../support/databases";
 
 const COMMANDS = [["migrate"], ["migrate", "run"], ["migrate", "revert"], ["migrate", "show"], ["reap"], ["rotate-keys"], ["inspect"], ["demo"], ["simulate"]];
 
@@ -88,6 +89,18 @@ describe("scm-token-service (command line): help and usage errors", () => {
       expect(run.stderr).to.include('scheme "mssql:" is not supported; use mysql:, mariadb:, postgres:, postgresql: or sqljs:');
     });
 
+    it("a URL query parameter the command line cannot apply: names it (never its value) and says to remove it", async () => {
+      for (const url of ["mysql://app@127.0.0.1:1/tokens?charset=hunter2-value", "mariadb://app@127.0.0.1:1/tokens?ssl=hunter2-value", "postgres://app@127.0.0.1:1/tokens?sslmode=require&connect_timeout=hunter2-value"]) {
+        const run = await cli(["reap"], { env: { DATABASE_URL: url } });
+        const scheme = url.slice(0, url.indexOf(":") + 1);
+        const name = /[?&]([a-z_]+)=hunter2/.exec(url)![1];
+        expect(run.code, url).to.equal(2);
+        expect(run.stderr).to.include(`--database-url: the query parameter "${name}" is not supported on ${scheme}// URLs`).and.include("the only one is sslmode=").and.include("remove the parameter");
+        expect(run.stderr, "the library's advice has no command-line form").to.not.include("dataSource");
+        expect(run.stderr).to.not.include("hunter2");
+      }
+    });
+
     it("the in-memory embedded database (gone when the command exits)", async () => {
       const run = await cli(["migrate", "run", "--database-url", "sqljs::memory:"]);
       expect(run.code).to.equal(2);
@@ -108,6 +121,17 @@ describe("scm-token-service (command line): help and usage errors", () => {
       expect(run.stderr).to.include("cannot open the database at mysql://app:***@127.0.0.1:1/tokens").and.include("ECONNREFUSED").and.include("check that the server is running");
       expect(run.stderr).to.not.include("hunter2");
     });
+
+    for (const kind of serverKinds()) {
+      it(`sslmode=require against a server without TLS (the test server on ${kind}): says so, and what to change in --database-url`, async () => {
+        const url = `${await ensureRunDatabase(kind)}?sslmode=require`;
+        const run = await cli(["inspect", "u", "h"], { env: { DATABASE_URL: url } });
+        expect(run.code).to.equal(1);
+        expect(run.stderr).to.include(`cannot open the database at ${url}: the database server at 127.0.0.1:`);
+        expect(run.stderr).to.include("does not accept TLS, and --database-url (or DATABASE_URL) asks for it").and.include("sslmode=disable");
+        expect(run.stderr).to.not.include("check that the server is running");
+      });
+    }
 
     it("an embedded database file that does not exist (only migrate run creates one)", async () => {
       const run = await cli(["inspect", "u", "h", "--database-url", "sqljs:/nonexistent/dir/tokens.sqlite"]);

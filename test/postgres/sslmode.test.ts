@@ -1,9 +1,5 @@
 import { expect } from "chai";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { TLSSocket } from "node:tls";
 import { createTokenService } from "../../src/create-token-service";
 import { ConfigurationError } from "../../src/errors";
@@ -11,6 +7,7 @@ import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-pr
 import { dataSourceOptionsFromUrl, openDataSource } from "../../src/storage/data-source";
 import { DatabaseConfigurationError } from "../../src/storage/startup-errors";
 import { dbKinds, ensureRunDatabase } from "../support/databases";
+import { selfSignedCert } from "../support/self-signed-cert";
 
 const PASSWORD = "pg-Tls-secret-9";
 
@@ -98,14 +95,10 @@ class FakeTlsServer {
     /** What each connection did: "ssl-request", "tls" (handshake done), "tls-failed", "plain". */
     readonly seen: string[],
     private readonly server: Server,
-    private readonly dir: string,
   ) {}
 
   static async start(): Promise<FakeTlsServer> {
-    const dir = mkdtempSync(join(tmpdir(), "scm-token-tls-"));
-    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
-    const key = readFileSync(join(dir, "key.pem"));
-    const cert = readFileSync(join(dir, "cert.pem"));
+    const { key, cert } = selfSignedCert();
     const seen: string[] = [];
     const server = createServer((socket: Socket) => {
       socket.on("error", () => undefined);
@@ -124,7 +117,7 @@ class FakeTlsServer {
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    return new FakeTlsServer(seen, server, dir);
+    return new FakeTlsServer(seen, server);
   }
 
   url(mode: string): string {
@@ -133,7 +126,6 @@ class FakeTlsServer {
 
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

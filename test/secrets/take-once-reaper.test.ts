@@ -116,9 +116,11 @@ for (const kind of dbKinds()) {
           expect(rows).to.have.length(1);
           expect(rows[0]).to.include(crashAfter === "update" ? { state: "referenced", reference: `ws-${crashAfter}` } : { state: "created", reference: null });
 
-          expect(await f.secrets.reapExpired(), "nothing is reaped before expiry").to.equal(0);
+          // The run's database is shared with other files of this worker: judge this row, not the reaper's totals.
+          await f.secrets.reapExpired();
+          expect(await f.secrets.describe(rows[0].id), "nothing is reaped before expiry").to.not.equal(undefined);
           f.clock.advance(FIFTEEN_MINUTES);
-          expect(await f.secrets.reapExpired()).to.equal(1);
+          expect(await f.secrets.reapExpired()).to.be.at.least(1);
           expect(await f.secrets.describe(rows[0].id)).to.equal(undefined);
           expect(await countExpired(f.dataSource, f.clock.now())).to.equal(0);
           // A workspace that got the id before the crash cannot take the secret after expiry.
@@ -135,8 +137,9 @@ for (const kind of dbKinds()) {
         const fast = await f.secrets.create("fast", { expiresInMs: FIFTEEN_MINUTES });
         expect(await f.secrets.take(fast.id)).to.equal("fast"); // the consumer was faster than step 3
         expect(await f.secrets.attachReference(fast.id, "ws-fast")).to.equal(false);
-        f.clock.advance(FIFTEEN_MINUTES);
-        expect(await f.secrets.reapExpired()).to.equal(0);
+        // Nothing of this workspace start is left for the reaper (the database is shared with other files: judge these rows).
+        const left = (await rawQuery(f.dataSource, "SELECT id FROM scm_secret WHERE id IN (?, ?)", [id, fast.id])) as unknown[];
+        expect(left).to.have.length(0);
       });
     });
   });

@@ -127,6 +127,23 @@ export async function openTestDataSource(kind: DbKind, poolSize = 10): Promise<D
   return ds;
 }
 
+let privateCounter = 0;
+/**
+ * A migrated DataSource on a database of its own (sql.js: a fresh in-memory one), for tests that
+ * judge the whole table — a reaper's totals — and must not see rows other files left in the run's
+ * shared database. Dropped with the run's databases at the end.
+ */
+export async function openPrivateDataSource(kind: DbKind): Promise<DataSource> {
+  if (kind === "sqljs") return openTestDataSource(kind);
+  const name = `${RUN_DATABASE}_p${++privateCounter}`;
+  await adminQuery(kind, [createDatabaseSql(kind, name)]);
+  const ds = new DataSource(dataSourceOptionsFromUrl(`${serverUrl(kind)}/${name}`));
+  await ds.initialize();
+  await ds.runMigrations();
+  openSources.add(ds);
+  return ds;
+}
+
 export async function closeDataSource(ds: DataSource): Promise<void> {
   openSources.delete(ds);
   if (ds.isInitialized) await ds.destroy();

@@ -1,10 +1,14 @@
 import { TokenStore } from "../../src/storage/token-store";
 import { createTestTokenService, type TestTokenService, type TestTokenServiceOptions } from "../../src/testing/create-test-token-service";
-import { closeDataSource, openTestDataSource, type DbKind } from "./databases";
+import { closeDataSource, openPrivateDataSource, openTestDataSource, type DbKind } from "./databases";
 
 /** A test service on the given database kind (a fresh embedded database, or this run's MariaDB or PostgreSQL database). */
-export async function serviceOn(kind: DbKind, options: TestTokenServiceOptions = {}): Promise<TestTokenService & { rawRows(userId: string): Promise<Record<string, unknown>[]> }> {
-  const dataSource = kind !== "sqljs" ? await openTestDataSource(kind) : undefined;
+export async function serviceOn(
+  kind: DbKind,
+  options: TestTokenServiceOptions = {},
+  database: "shared" | "private" = "shared",
+): Promise<TestTokenService & { rawRows(userId: string): Promise<Record<string, unknown>[]> }> {
+  const dataSource = kind === "sqljs" ? undefined : database === "private" ? await openPrivateDataSource(kind) : await openTestDataSource(kind);
   const t = await createTestTokenService({ ...options, dataSource });
   return {
     ...t,

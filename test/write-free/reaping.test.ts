@@ -27,7 +27,7 @@ for (const kind of dbKinds()) {
     }
 
     it("deletes every dead entry in batches, keeps expired refreshable and live ones, and each batch starts where the last stopped", async () => {
-      t = await serviceOn(kind);
+      t = await serviceOn(kind, {}, "private"); // the reaper's totals are judged: no other file's rows
       const prefix = uniqueUser("reap");
       const now = t.clock.now().getTime();
       // Interleaved in expiry order: kept (refreshable) and dead entries; plus live ones.
@@ -51,7 +51,7 @@ for (const kind of dbKinds()) {
     });
 
     it("a row that became dead behind the cursor is left for the next reap, which deletes it", async () => {
-      t = await serviceOn(kind);
+      t = await serviceOn(kind, {}, "private"); // the reaper's totals are judged: no other file's rows
       const prefix = uniqueUser("reap2");
       const now = t.clock.now().getTime();
       await seed(prefix, [
