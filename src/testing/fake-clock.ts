@@ -39,8 +39,11 @@ export class FakeClock implements Clock {
       // Yield to the event loop so that I/O started by others can make progress.
       return new Promise((resolve) => setImmediate(resolve));
     }
+    // A sleep that is due already (0 ms, or a deadline the clock was set past while the caller
+    // computed it) ends on the next turn, as a real timer would; it must not wait for the next set().
+    if (!(ms > 0)) return new Promise((resolve) => setImmediate(resolve));
     return new Promise((resolve) => {
-      this.sleepers.push({ wakeAt: this.current + Math.max(0, ms), resolve });
+      this.sleepers.push({ wakeAt: this.current + ms, resolve });
     });
   }
 
