@@ -42,10 +42,10 @@ function range(values: number[]): string {
 const lines: string[] = [];
 const m = first.machine;
 const loads = runs.flatMap((r) => r.loadAverages ?? [r.machine.loadAverageAtStart]);
+const starts = runs.map((r) => r.machine.loadAverageAtStart);
 lines.push(
   `Runs: ${runs.map((r) => r.startedAt.slice(0, 16).replace("T", " ")).join(", ")} UTC — ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, MariaDB ${m.database}` +
-    `${m.innodbBufferPoolMiB ? `, buffer pool ${m.innodbBufferPoolMiB} MiB` : ""}; 1-minute load average during the runs ${Math.min(...loads)}–${Math.max(...loads)} ` +
-    `(the machine was shared). Each cell: ${first.config.timing.rounds} × ${first.config.timing.segmentMs} ms per side, alternating; wall time ${runs.map((r) => r.wallSeconds).join(" / ")} s.`,
+    `${m.innodbBufferPoolMiB ? `, buffer pool ${m.innodbBufferPoolMiB} MiB` : ""}; 1-minute load average at the start of each run ${starts.join(" / ")}, during the runs ${Math.min(...loads)}–${Math.max(...loads)} (the benchmark's own callers and database server). Each cell: ${first.config.timing.rounds} × ${first.config.timing.segmentMs} ms per side, alternating; wall time ${runs.map((r) => r.wallSeconds).join(" / ")} s.`,
   "",
 );
 

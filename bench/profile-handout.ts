@@ -1,0 +1,36 @@
+/**
+ * `npx ts-node --transpile-only bench/profile-handout.ts [mariadb|postgres] [write-free|releasable]` under
+ * `node --cpu-prof`: the library's hand-outs alone (16 callers, 8 s) on a database of its own, to see
+ * where the library's own CPU goes. Not a benchmark (no baseline); a tool for finding overhead.
+ */
+import "reflect-metadata";
+import { performance } from "node:perf_hooks";
+import { BenchDatabase } from "./lib/bench-database";
+import { PostgresBenchDatabase } from "./lib/bench-database-postgres";
+import { runClosedLoop } from "./lib/closed-loop";
+import { HandOutFixture, roundRobin } from "./lib/handout-fixture";
+
+async function main(): Promise<void> {
+  const kind = (process.argv[2] ?? "postgres") as "mariadb" | "postgres";
+  const mode = process.argv[3] ?? "write-free";
+  const db = kind === "postgres" ? await PostgresBenchDatabase.create() : await BenchDatabase.create();
+  try {
+    const fixture = await HandOutFixture.create(db);
+    try {
+      const op = mode === "releasable" ? fixture.libraryReleasableOp(roundRobin(fixture.users)) : fixture.libraryOp(roundRobin(fixture.users));
+      await runClosedLoop(16, op, (ms) => ms > 2_000);
+      const t0 = performance.now();
+      const r = await runClosedLoop(16, op, (ms) => ms > 8_000);
+      console.log(`${kind} ${mode}: ${Math.round((r.ops * 1000) / (performance.now() - t0))} ops/s, ${Math.round((r.cpuMs * 1000) / r.ops)} µs CPU/op, errors ${r.errors}`);
+    } finally {
+      await fixture.close();
+    }
+  } finally {
+    await db.drop();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
