@@ -13,6 +13,7 @@ export interface CheckedServiceOptions {
   defaultMaxWaitMs: number;
   drainPollMs: number;
   poolSize: number | undefined;
+  legacyReplicas: boolean;
   retry: RetryOptions;
   lease: LeaseOptions;
 }
@@ -64,6 +65,9 @@ export function checkServiceOptions(options: TokenServiceOptions): CheckedServic
     throw new ConfigurationError(`databaseUrl must be a string such as "mysql://user:password@host:3306/db" or "sqljs::memory:", got ${describeValue(options.databaseUrl)}`, "databaseUrl");
   }
 
+  if (options.legacyReplicas !== undefined && typeof options.legacyReplicas !== "boolean") {
+    throw new ConfigurationError(`legacyReplicas must be true or false (true only while scm-token-service 0.1 replicas share the database), got ${describeValue(options.legacyReplicas)}`, "legacyReplicas");
+  }
   const numbers = (value: unknown, option: string, range: NumberRange, fallback: number) => (value === undefined ? fallback : checkNumberOption(value, option, range));
   const retry = { ...DEFAULT_RETRY };
   const givenRetry = checkObjectOption(options.retry, "retry", Object.keys(RETRY_RANGES));
@@ -87,6 +91,7 @@ export function checkServiceOptions(options: TokenServiceOptions): CheckedServic
     defaultMaxWaitMs: numbers(options.defaultMaxWaitMs, "defaultMaxWaitMs", MAX_WAIT_MS, SERVICE_DEFAULTS.defaultMaxWaitMs),
     drainPollMs: numbers(options.drainPollMs, "drainPollMs", { min: 1, max: MS_PER_HOUR, unit: "milliseconds" }, SERVICE_DEFAULTS.drainPollMs),
     poolSize: options.poolSize === undefined ? undefined : checkNumberOption(options.poolSize, "poolSize", { min: 1, max: 1000, integer: true }),
+    legacyReplicas: options.legacyReplicas === true,
     retry,
     lease,
   };

@@ -68,6 +68,7 @@ export function resolveParts(options: TokenServiceOptions): { crypto: TokenCrypt
       retry: checked.retry,
       lease: checked.lease,
       drainPollMs: checked.drainPollMs,
+      legacyReplicas: checked.legacyReplicas,
     },
   };
 }

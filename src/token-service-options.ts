@@ -58,6 +58,16 @@ export interface TokenServiceOptions {
    * in its `extra`).
    */
   statementTimeoutMs?: number;
+  /**
+   * Set to true while replicas of scm-token-service 0.1 use the same database (a rolling upgrade),
+   * false (the default) once none is left. 0.1 replicas know only the entry row's reservation: they
+   * do not see the holds that releasable hand-outs of this version write, and an opportunistic
+   * refresh of theirs could revoke such a token mid-use. With this option a releasable hand-out also
+   * reserves the entry row for its lifetime, as 0.1 expects, before it writes its hold (one more
+   * UPDATE), and that reservation is not given back at release: during the upgrade a released token
+   * becomes refreshable when the reservation ends, not at once.
+   */
+  legacyReplicas?: boolean;
 }
 
 /**
@@ -79,6 +89,7 @@ export const TOKEN_SERVICE_OPTION_KEYS = [
   "retry",
   "lease",
   "defaultMaxWaitMs",
+  "legacyReplicas",
   "drainPollMs",
   "poolSize",
   "statementTimeoutMs",

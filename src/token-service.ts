@@ -50,6 +50,8 @@ export interface TokenServiceSettings {
   lease: LeaseOptions;
   /** While draining, re-check the entry at least this often (clock ms): a release can end the wait early. */
   drainPollMs: number;
+  /** Releasable hand-outs also reserve the entry row, for replicas of 0.1 (TokenServiceOptions.legacyReplicas). */
+  legacyReplicas?: boolean;
   /** What close() does: createTokenService closes the database it opened; in a container, nothing. */
   onClose?: () => Promise<void>;
 }
@@ -512,8 +514,18 @@ export class TokenService {
    * rare path only).
    */
   private async recordHold(entry: StoredEntry, nowMs: number, lifetimeMs: number, ownRefresh: boolean): Promise<{ holdId: string } | undefined> {
-    const holdId = await this.store.insertHold(entry.id, entry.version, new Date(nowMs + lifetimeMs), new Date(nowMs), { duringDrain: entry.drainingSince !== undefined });
+    const until = new Date(nowMs + lifetimeMs);
+    const duringDrain = entry.drainingSince !== undefined;
+    const holdId = await this.store.insertHold(entry.id, entry.version, until, new Date(nowMs), { duringDrain });
     if (holdId === undefined) return undefined;
+    // A 0.1 replica sees only the row's reservation: reserve the row too, after the hold and under the
+    // lease guard, in 0.1's own order (its release recomputes the reservation from the holds, so the
+    // hold must be there first). A refresh lease taken in between: no hand-out, the hold goes.
+    if (this.settings.legacyReplicas) {
+      if (await this.store.reserveRowForLegacyReplicas(entry.id, entry.version, until, new Date(nowMs), { duringDrain })) return { holdId };
+      await this.store.deleteHold(holdId);
+      return undefined;
+    }
     if (ownRefresh) {
       await this.store
         .endRefreshReservation(entry.id, entry.version)

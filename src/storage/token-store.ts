@@ -123,6 +123,23 @@ export class TokenStore {
   }
 
   /**
+   * For replicas of 0.1 during a rolling upgrade (TokenServiceOptions.legacyReplicas): raises the
+   * row's reservedUntilDate — never lowers it — for a releasable hand-out, under reserve()'s guards
+   * but without the pin, so that a 0.1 replica, which knows only this column, does not refresh the
+   * token under the hand-out. Returns false when the caller must re-read.
+   */
+  async reserveRowForLegacyReplicas(id: string, version: number, until: Date, now: Date, mode: { duringDrain: boolean }): Promise<boolean> {
+    const u = toSqlDate(until);
+    const drainGuard = mode.duringDrain ? "" : " AND drainingSince IS NULL";
+    const affected = await this.execute(
+      `UPDATE ${TABLE} SET reservedUntilDate = CASE WHEN reservedUntilDate IS NULL OR reservedUntilDate < ? THEN ? ELSE reservedUntilDate END, reservationSeq = reservationSeq + 1
+       WHERE id = ? AND version = ?${drainGuard} AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
+      [u, u, id, version, toSqlDate(now)],
+    );
+    return affected > 0;
+  }
+
+  /**
    * Records a releasable hand-out of `version` until `until`, in one statement: the hold is inserted
    * only if the entry still holds `version`, no refresh lease is live and (unless `duringDrain`, see
    * reserve) no drain is under way. The entry row is read with a shared row lock, so a refresh lease
