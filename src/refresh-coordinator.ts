@@ -86,8 +86,10 @@ export class RefreshCoordinator {
     const now = this.clock.now();
     const owner = `${this.processId}-${randomUUID().slice(0, 8)}`;
     const tookOverExpiredLease = !!entry.refreshLeaseUntil && entry.refreshLeaseUntil.getTime() < now.getTime();
-    // A refresh that must not break a reservation also requires, atomically, that nobody holds the token now.
-    const onlyIfUnreservedAt = request.breaksReservation ? undefined : now;
+    // A refresh that must not break a reservation also requires, atomically, that nobody holds the token
+    // now. At a provider whose refresh leaves the old access token valid there is nothing to break: a
+    // holder keeps working, so a forced refresh must not wait for (or loop on) a reservation.
+    const onlyIfUnreservedAt = request.breaksReservation || !request.provider.requiresOpportunisticRefresh ? undefined : now;
     const lease: CommitLease = { owner, until: new Date(now.getTime() + this.lease.leaseMs), untilRealMs: Date.now() + this.lease.leaseMs };
     const leased = await this.store.takeLease(entry.id, entry.version, owner, lease.until, now, onlyIfUnreservedAt);
     if (!leased) return this.afterLostLease(entry);
