@@ -409,7 +409,8 @@ export class TokenService {
               forced: decision.forced,
               breaksReservation: decision.breaksReservation,
               lifetimeMs: request.lifetimeMs,
-              mode: decision.label === "true" ? "opportunistic" : entry!.drainingSince ? "drained" : "forced",
+              // For the log line: the refresh a drain waited for, one the request needs, or one by choice.
+              mode: entry!.drainingSince ? "drained" : decision.forced ? "forced" : "opportunistic",
             });
             if (outcome.kind === "refreshed") {
               refreshed = true;
