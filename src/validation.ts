@@ -63,8 +63,10 @@ export function checkMaxWaitMs(ms: unknown, fallback: number): number {
 
 export function checkScopes(scopes: unknown, name = "scopes"): string[] {
   if (scopes === undefined) return [];
-  if (!Array.isArray(scopes) || scopes.length > 100 || !scopes.every((s) => typeof s === "string" && s.length > 0 && s.length <= 200 && !/\s/.test(s))) {
-    throw new InvalidArgumentError(name, `${name} must be an array of at most 100 non-empty scope strings without spaces`);
+  // Storable text too: PostgreSQL refuses NUL, MariaDB stores a lone surrogate as U+FFFD (a stored
+  // scope that no later request could ask for by the same string).
+  if (!Array.isArray(scopes) || scopes.length > 100 || !scopes.every((s) => typeof s === "string" && s.length > 0 && s.length <= 200 && !/\s/.test(s) && isStorableText(s))) {
+    throw new InvalidArgumentError(name, `${name} must be an array of at most 100 non-empty scope strings without spaces, control characters or unpaired surrogates`);
   }
   const unique = [...new Set(scopes as string[])];
   // Stored space-separated in a varchar(2048) column: a longer list would fail on MySQL/MariaDB and be cut elsewhere.

@@ -148,6 +148,9 @@ const ARGUMENT_ROWS: ArgumentRow[] = [
   ["storeToken(u, h, null)", (c) => c.service.storeToken(c.user, c.host, null as never), "token"],
   ["storeToken value ''", (c) => c.service.storeToken(c.user, c.host, { value: "" }), "token.value"],
   ["storeToken expiryDate 'soon'", (c) => c.service.storeToken(c.user, c.host, { value: "v", expiryDate: "soon" }), "token.expiryDate"],
+  ["storeToken scopes: a NUL inside one", (c) => c.service.storeToken(c.user, c.host, { value: "v", scopes: ["repo\u0000admin"] }), "token.scopes"],
+  ["storeToken scopes: a lone surrogate", (c) => c.service.storeToken(c.user, c.host, { value: "v", scopes: ["repo\ud800"] }), "token.scopes"],
+  ["getTokenForHost scopes: a control character", (c) => c.service.getTokenForHost(c.user, c.host, { scopes: ["repo\u0007"] }), "scopes"],
   ["deleteTokens(null)", (c) => c.service.deleteTokens(null as never), "userId"],
   ["deleteTokens(u, 'nope.example.com')", (c) => c.service.deleteTokens(c.user, "nope.example.com"), "host"],
   // TakeOnceSecrets.reapExpired
