@@ -4,43 +4,15 @@ import { TLSSocket } from "node:tls";
 import { createTokenService } from "../../src/create-token-service";
 import { ConfigurationError } from "../../src/errors";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
-import { dataSourceOptionsFromUrl, openDataSource } from "../../src/storage/data-source";
+import { openDataSource } from "../../src/storage/data-source";
 import { DatabaseConfigurationError } from "../../src/storage/startup-errors";
 import { dbKinds, ensureRunDatabase } from "../support/databases";
 import { selfSignedCert } from "../support/self-signed-cert";
+import { urlChecks } from "../support/url-checks";
 
 const PASSWORD = "pg-Tls-secret-9";
 
-/** The `ssl` option a URL gives (absent: pg's default). */
-function sslOf(url: string): unknown {
-  const options = dataSourceOptionsFromUrl(url) as { ssl?: unknown };
-  return "ssl" in options ? options.ssl : "absent";
-}
-
-function refusal(url: string): ConfigurationError {
-  try {
-    dataSourceOptionsFromUrl(url);
-  } catch (e) {
-    expect(e).to.be.instanceOf(ConfigurationError);
-    expect((e as ConfigurationError).option).to.equal("databaseUrl");
-    expect((e as Error).message).to.not.include(PASSWORD);
-    return e as ConfigurationError;
-  }
-  throw new Error(`${url} was accepted`);
-}
-
-async function startFailure(url: string): Promise<Error> {
-  const error = await openDataSource(url, { poolSize: 1, migrationLockTimeoutMs: 5_000 }).then(
-    async (ds) => {
-      await ds.destroy();
-      return undefined;
-    },
-    (e: unknown) => e,
-  );
-  expect(error, "openDataSource failed").to.be.instanceOf(Error);
-  expect((error as Error).message).to.not.include(PASSWORD);
-  return error as Error;
-}
+const { sslOf, refusal, startFailure } = urlChecks(PASSWORD);
 
 describe("postgres:// URLs: ?sslmode= as libpq spells it (no server needed)", () => {
   it("disable, allow and prefer connect without TLS (pg cannot fall back from one to the other); none given leaves pg's default", () => {
