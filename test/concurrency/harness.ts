@@ -3,7 +3,9 @@ import type { DataSource } from "typeorm";
 import { KeyRing, type EncryptionKey } from "../../src/crypto/key-ring";
 import type { FakeScmServer } from "../../src/testing/fake-scm";
 import { TokenStore, type StoredEntry } from "../../src/storage/token-store";
+import { Prng } from "../../src/simulation/prng";
 import { TokenCrypto } from "../../src/token-crypto";
+import type { MetricSample } from "./protocol";
 
 /** Helpers shared by the concurrency tests. */
 
@@ -117,4 +119,20 @@ export class RefreshLog {
       () => undefined,
     );
   }
+}
+
+/** A seeded uniform [0, 1) generator (the simulation's mulberry32): every choice of a race round follows from its seed. */
+export function seeded(seed: number): () => number {
+  const prng = new Prng(seed);
+  return () => prng.next();
+}
+
+/** Waits until a point in time chosen by a seed (scheduling a race, not synchronising it). */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The sum of a metric's samples (a replica's readMetrics answer) whose labels include `labels`. */
+export function metricSum(samples: MetricSample[], name: string, labels: Record<string, string> = {}): number {
+  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => String(s.labels[k]) === v)).reduce((sum, s) => sum + s.value, 0);
 }

@@ -9,7 +9,7 @@ import { FakeScmServer } from "../../src/testing/fake-scm";
 import type { TokenService } from "../../src/token-service";
 import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
-import { CLIENT, HOST, RefreshLog, RowReader, newEncryptionKey } from "./harness";
+import { CLIENT, HOST, RefreshLog, RowReader, delay, metricSum, newEncryptionKey, seeded } from "./harness";
 import type { HandOutReport, HandOutSpec, MetricSample, ReleaseReport, ReplicaConfig } from "./protocol";
 import { killReplicas, nextRound, startReplicas, type Replica } from "./replicas";
 
@@ -58,25 +58,8 @@ interface HandOut {
   release?: ReleaseReport;
 }
 
-/** mulberry32: every delay of a round follows from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
-function metricSum(samples: MetricSample[], name: string, labels: Record<string, string> = {}): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => String(s.labels[k]) === v)).reduce((sum, s) => sum + s.value, 0);
-}
 
 for (const server of serverKinds()) {
   describe(`concurrency: releasable hand-outs racing opportunistic refreshes in separate processes (${server})`, function () {

@@ -9,7 +9,7 @@ import type { Token } from "../../src/token";
 import type { TokenService } from "../../src/token-service";
 import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
-import { CLIENT, HOST, RefreshLog, RowReader, eventually, newEncryptionKey } from "./harness";
+import { CLIENT, HOST, RefreshLog, RowReader, delay, eventually, metricSum, newEncryptionKey, seeded } from "./harness";
 import { handOutSucceeded, type HandOutReport, type HandOutSpec, type MetricSample, type ReleaseReport, type ReplicaConfig } from "./protocol";
 import { killReplicas, nextRound, startReplicas, type Replica } from "./replicas";
 
@@ -68,26 +68,8 @@ const BREAK_SEED = 0xb4eac;
 type OkReport = Extract<HandOutReport, { ok: true }>;
 type FailedReport = Extract<HandOutReport, { ok: false }>;
 
-/** mulberry32: a small seeded PRNG, so that every choice of a round follows from its seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
-/** Waits until a point in time chosen by the seed (scheduling, not synchronisation). */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
-function metricSum(samples: MetricSample[], name: string, labels: Record<string, string> = {}): number {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => String(s.labels[k]) === v)).reduce((sum, s) => sum + s.value, 0);
-}
 
 interface Hold {
   id: string;

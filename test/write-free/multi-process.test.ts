@@ -6,7 +6,7 @@ import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { FakeScmServer } from "../../src/testing/fake-scm";
 import type { TokenService } from "../../src/token-service";
-import { CLIENT, HOST, newEncryptionKey } from "../concurrency/harness";
+import { CLIENT, HOST, metricSum, newEncryptionKey } from "../concurrency/harness";
 import type { HandOutReport, HandOutSpec, MetricSample, ReplicaConfig } from "../concurrency/protocol";
 import { killReplicas, nextRound, startReplicas, type Replica } from "../concurrency/replicas";
 import { closeDataSource, openTestDataSource, runDatabaseUrl, serverKinds } from "../support/databases";
@@ -27,9 +27,6 @@ const FLAGS = { opportunisticRefresh: true, horizonMinutes: 20, drain: true };
 const LIFETIME_MINUTES = 0.05; // 3 s
 const LIFETIME_MS = 3_000;
 
-function metricSum(samples: MetricSample[], name: string): number {
-  return samples.filter((s) => s.name === name).reduce((sum, s) => sum + s.value, 0);
-}
 
 for (const server of serverKinds()) {
   describe(`write-free hand-outs in separate processes (${server})`, function () {
