@@ -7,7 +7,7 @@ import type { FeatureFlags, TokenFlags } from "./flags/feature-flags";
 import type { Logger } from "./logger";
 import type { HandOutResult, TokenMetrics } from "./metrics/token-metrics";
 import type { ScmProvider } from "./providers/scm-provider";
-import { coveredWithoutWrite, reservationEndMs, type ReservationState } from "./hand-out-reservation";
+import { coveredWithoutWrite, refreshWindowMs, reservationEndMs, type ReservationState } from "./hand-out-reservation";
 import { RefreshCoordinator, type LeaseOptions } from "./refresh-coordinator";
 import { decide, type Decision, type EntryState, type HandOutRequest, type OpportunisticLabel, type RefreshPolicy } from "./refresh-policy";
 import type { RetryOptions } from "./refresh-with-retries";
@@ -331,7 +331,7 @@ export class TokenService {
     };
     const traits = { revokesOnRefresh: provider.requiresOpportunisticRefresh };
     // How long before expiry an opportunistic refresh may happen: the reservation slack stays out of it.
-    const refreshWindowMs = policy.opportunistic && traits.revokesOnRefresh ? (policy.horizonMs ?? Number.POSITIVE_INFINITY) : undefined;
+    const windowMs = refreshWindowMs(policy, traits);
     const startedMs = this.clock.now().getTime();
     let label: OpportunisticLabel = "false";
     let refreshed = false;
@@ -396,7 +396,7 @@ export class TokenService {
             round--;
             continue;
           case "reuse": {
-            const outcome = await this.reserveAndHandOut(userId, host, entry!, now, { lifetimeMs: request.lifetimeMs, releasable, refreshWindowMs, ownRefresh: entry!.version === refreshedVersion });
+            const outcome = await this.reserveAndHandOut(userId, host, entry!, now, { lifetimeMs: request.lifetimeMs, releasable, refreshWindowMs: windowMs, ownRefresh: entry!.version === refreshedVersion });
             waited ||= outcome.waitedForLease;
             if (!outcome.token) continue;
             count(waited ? "waited" : refreshed ? "success" : "still_valid");
@@ -422,7 +422,7 @@ export class TokenService {
             }
             if (outcome.kind === "keep_current") {
               // The opportunistic refresh failed transiently; the stored token still covers the request.
-              const kept = await this.reserveAndHandOut(userId, host, entry!, now, { lifetimeMs: request.lifetimeMs, releasable, refreshWindowMs, ownRefresh: false });
+              const kept = await this.reserveAndHandOut(userId, host, entry!, now, { lifetimeMs: request.lifetimeMs, releasable, refreshWindowMs: windowMs, ownRefresh: false });
               waited ||= kept.waitedForLease;
               if (!kept.token) continue;
               label = "false";
@@ -540,13 +540,13 @@ export class TokenService {
    * (src/hand-out-reservation.ts says why that is safe); else one conditional UPDATE that pins the
    * token a little longer than asked (the slack), so that the next hand-outs are write-free.
    */
-  private async recordPin(entry: StoredEntry, nowMs: number, lifetimeMs: number, refreshWindowMs: number | undefined): Promise<{ holdId?: undefined } | undefined> {
+  private async recordPin(entry: StoredEntry, nowMs: number, lifetimeMs: number, windowMs: number | undefined): Promise<{ holdId?: undefined } | undefined> {
     const state = toReservationState(entry);
     if (coveredWithoutWrite(state, nowMs, lifetimeMs)) {
       this.metrics.writeFreeHandOut(entry.host);
       return {};
     }
-    const until = new Date(reservationEndMs(nowMs, lifetimeMs, state, refreshWindowMs));
+    const until = new Date(reservationEndMs(nowMs, lifetimeMs, state, windowMs));
     return (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { duringDrain: state.draining })) ? {} : undefined;
   }
 
