@@ -23,7 +23,7 @@ export interface TokenServiceOptions {
   providers: ScmProvider[];
   /** Key ring for encryption at rest; the primary (or first) key encrypts. */
   encryptionKeys: EncryptionKey[];
-  /** Default: StaticFeatureFlags with the defaults (opportunistic refresh on, horizon 20 min, drain and early drain on). */
+  /** Default: StaticFeatureFlags with the defaults (opportunistic refresh on, horizon 20 min narrowed per hand-out kind to lifetime + 8 min, drain and early drain on). */
   flags?: FeatureFlags;
   /** Default: a new, private Registry (read it back from `service.metricsRegistry`… or pass your own). */
   metricsRegistry?: Registry;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Registry } from "prom-client";
 import { createTokenService } from "../create-token-service";
+import { DEFAULT_FLAGS } from "../flags/feature-flags";
 import { StaticFeatureFlags } from "../flags/static-feature-flags";
 import { BitbucketServerProvider } from "../providers/bitbucket-server-provider";
 import { FakeClock } from "../testing/fake-clock";
@@ -72,7 +73,7 @@ export async function runDemo(options: DemoOptions, print: (line: string) => voi
 
   try {
     print(`scm-token-service demo — fake Bitbucket Data Center at ${scm.baseUrl} (60-minute tokens; a refresh revokes the old token at once)`);
-    print(`flags: opportunistic_token_refresh=${opportunistic}  horizon=${horizon === 0 ? "none (Gitpod's rule)" : `${horizon} min`}  drain=${drain}  early release=${options.release}  database: embedded sql.js\n`);
+    print(`flags: opportunistic_token_refresh=${opportunistic}  horizon=${horizon === 0 ? "none (Gitpod's rule)" : `${horizon} min, per hand-out kind at most its lifetime + ${DEFAULT_FLAGS.horizonMarginMinutes} min`}  drain=${drain}  early release=${options.release}  database: embedded sql.js\n`);
 
     for (const user of ["alice", "bob", "carol"]) {
       const issued = scm.issueTokens({ userId: user });

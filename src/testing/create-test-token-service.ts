@@ -42,7 +42,7 @@ export interface TestTokenServiceOptions {
   profile?: FakeScmProfileName;
   /** Overrides for the fake SCM's profile knobs. */
   scmOverrides?: FakeScmServerOptions["overrides"];
-  /** Initial flag values (default: the library defaults — opportunistic refresh on, horizon 20 min, drain on). */
+  /** Initial flag values (default: the library defaults — opportunistic refresh on, horizon 20 min narrowed per hand-out kind to lifetime + 8 min, drain and early drain on). */
   flags?: FlagValues;
   /** Default: a FakeClock at 2026-01-01T00:00:00Z with autoAdvance (sleeps move time). */
   clock?: FakeClock;

@@ -9,7 +9,7 @@ describe("scm-token-service demo", () => {
     this.timeout(20_000);
     const run = await cli(["demo", "--quiet"]);
     expect(run.code, run.stderr).to.equal(0);
-    expect(run.stdout).to.include("flags: opportunistic_token_refresh=true  horizon=20 min  drain=true");
+    expect(run.stdout).to.include("flags: opportunistic_token_refresh=true  horizon=20 min, per hand-out kind at most its lifetime + 8 min  drain=true");
     expect(run.stdout).to.include("Summary").and.include("broken holders");
     expect(run.stdout).to.match(/^bob +\d+ +\d+ +0 +/m);
     expect(run.stdout, "--quiet leaves out the hand-out table").to.not.include("reserved until");
