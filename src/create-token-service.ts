@@ -38,7 +38,7 @@ export async function createTokenService(options: TokenServiceOptions): Promise<
     if (ownDataSource?.isInitialized) await ownDataSource.destroy();
   };
   return new TokenService(
-    new TokenStore(dataSource, { statementTimeoutMs: options.statementTimeoutMs }),
+    new TokenStore(dataSource, { statementTimeoutMs: options.statementTimeoutMs, logger }),
     parts.crypto,
     options.providers,
     parts.flags,

@@ -34,7 +34,7 @@ export function tokenServiceModule(options: TokenServiceOptions & { dataSource: 
   const parts = resolveParts(options);
   return hostContainerModule((bind) => {
     bind(TYPES.DataSource).toConstantValue(options.dataSource);
-    bind(TYPES.TokenStore).toConstantValue(new TokenStore(options.dataSource, { statementTimeoutMs: options.statementTimeoutMs }));
+    bind(TYPES.TokenStore).toConstantValue(new TokenStore(options.dataSource, { statementTimeoutMs: options.statementTimeoutMs, logger: options.logger ?? silentLogger }));
     bind(TYPES.TokenCrypto).toConstantValue(parts.crypto);
     bind(TYPES.Providers).toConstantValue(options.providers);
     bind(TYPES.FeatureFlags).toConstantValue(parts.flags);

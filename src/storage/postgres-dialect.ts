@@ -1,4 +1,5 @@
 import type { DataSource } from "typeorm";
+import type { Logger } from "../logger";
 import { StorageError } from "../errors";
 import { postgresErrorCode, isTransientPostgresCode, redactPostgresMessage } from "./postgres-errors";
 import { lostPreparedStatement, postgresStatement, statementName, type NamedStatementBudget } from "./postgres-statements";
@@ -111,7 +112,7 @@ function statementTimeout(timeoutMs: number, waitingFor: "a connection" | "an an
  * Runs one of the stores' statements on PostgreSQL within `timeoutMs`, a failure turned into a
  * StorageError for `operation` (without the statement's parameters).
  */
-export function runPostgres(postgres: PostgresPool, operation: string, sql: string, params: unknown[], timeoutMs: number): Promise<PostgresResult> {
+export function runPostgres(postgres: PostgresPool, operation: string, sql: string, params: unknown[], timeoutMs: number, logger?: Logger): Promise<PostgresResult> {
   const statement = postgresStatement(sql);
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -151,7 +152,14 @@ export function runPostgres(postgres: PostgresPool, operation: string, sql: stri
           if (lost) {
             // Refused at Parse or Bind: nothing ran, so once more unnamed, on a connection whose
             // prepared statements pg no longer has wrong ideas about (this one is closed).
-            if (lost === "gone") postgres.namedStatements = false;
+            if (lost === "gone" && postgres.namedStatements) {
+              postgres.namedStatements = false;
+              // Said once per pool: the library keeps working, only slower (every statement parsed again).
+              logger?.warn(
+                { sqlState: (error as { code?: unknown }).code },
+                "PostgreSQL lost the library's prepared statements (a pooler in transaction mode, or DISCARD/DEALLOCATE ALL on its connections); this pool sends its statements unnamed from now on",
+              );
+            }
             done(true);
             detach();
             release = undefined;

@@ -1,6 +1,7 @@
 import type { Pool as MysqlPool, PoolConnection, ResultSetHeader } from "mysql2";
 import type { DataSource, QueryRunner } from "typeorm";
 import { ConfigurationError, StorageError } from "../errors";
+import type { Logger } from "../logger";
 import { postgresPoolOf, runPostgres } from "./postgres-dialect";
 
 /**
@@ -60,6 +61,8 @@ export interface SqlRunnerOptions {
    * caller until the operating system gives up on the socket, which can take many minutes.
    */
   statementTimeoutMs?: number;
+  /** Told once per pool when PostgreSQL's named prepared statements are switched off (see runPostgres). */
+  logger?: Logger;
 }
 
 /**
@@ -88,7 +91,7 @@ export class SqlRunner {
   async rows(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
     // PostgreSQL: placeholders, quoting, deadline and errors in postgres-dialect.ts.
     const postgres = postgresPoolOf(this.#dataSource);
-    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs)).rows;
+    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs, this.options.logger)).rows;
     try {
       const pool = this.mysqlPool();
       return (pool ? await poolQuery(pool, sql, params, this.timeoutMs) : await withDeadline(this.#dataSource.query(sql, params), this.timeoutMs)) as Record<string, unknown>[];
@@ -99,7 +102,7 @@ export class SqlRunner {
 
   async affected(operation: string, sql: string, params: unknown[]): Promise<number> {
     const postgres = postgresPoolOf(this.#dataSource);
-    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs)).affected;
+    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs, this.options.logger)).affected;
     const pool = this.mysqlPool();
     if (pool) {
       try {

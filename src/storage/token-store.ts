@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { DataSource } from "typeorm";
 import { ConfigurationError } from "../errors";
+import type { Logger } from "../logger";
 import { SqlRunner } from "./sql-runner";
 import { fromSqlDate, toSqlDate, toSqlDateOrNull } from "./sql-values";
 
@@ -53,9 +54,9 @@ export class TokenStore {
   private readonly shareLock: string;
 
   /** `statementTimeoutMs`: every statement's deadline (see TokenServiceOptions.statementTimeoutMs). */
-  constructor(dataSource: DataSource, options: { statementTimeoutMs?: number } = {}) {
+  constructor(dataSource: DataSource, options: { statementTimeoutMs?: number; logger?: Logger } = {}) {
     // The hot path (find + reserve on every hand-out) skips TypeORM's per-statement QueryRunner machinery.
-    this.sql = new SqlRunner(dataSource, { direct: true, statementTimeoutMs: options.statementTimeoutMs });
+    this.sql = new SqlRunner(dataSource, { direct: true, statementTimeoutMs: options.statementTimeoutMs, logger: options.logger });
     this.shareLock = shareLockClause(dataSource.options.type);
   }
 

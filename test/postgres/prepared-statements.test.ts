@@ -6,6 +6,7 @@ import { postgresPoolOf } from "../../src/storage/postgres-dialect";
 import { NAMED_LIMIT, lostPreparedStatement, postgresStatement, statementName, toPostgresSql } from "../../src/storage/postgres-statements";
 import { SqlRunner } from "../../src/storage/sql-runner";
 import { TokenStore } from "../../src/storage/token-store";
+import { RecordingLogger } from "../../src/testing/recording-logger";
 import { closeDataSource, dbKinds, openTestDataSource, runDatabaseUrl } from "../support/databases";
 import { uniqueUser } from "../support/service-fixture";
 
@@ -56,6 +57,7 @@ for (const kind of dbKinds().filter((k) => k === "postgres")) {
     let ds: DataSource;
     let sql: SqlRunner;
     let store: TokenStore;
+    let logger: RecordingLogger;
     let user: string;
 
     /** The statements prepared on the pool's only connection, and that connection's backend. */
@@ -69,7 +71,8 @@ for (const kind of dbKinds().filter((k) => k === "postgres")) {
       // One connection: every statement of the test, TypeORM's too, runs on it.
       ds = await openTestDataSource(kind, 1);
       sql = new SqlRunner(ds);
-      store = new TokenStore(ds);
+      logger = new RecordingLogger();
+      store = new TokenStore(ds, { logger });
       user = uniqueUser("pg-prepared");
       await store.upsert(user, "h.example", { accessTokenCiphertext: "a", scopes: [], reuse: "whenPossible" }, new Date("2026-03-01T10:00:00.000Z"));
     });
@@ -117,6 +120,8 @@ for (const kind of dbKinds().filter((k) => k === "postgres")) {
         expect(postgresPoolOf(ds)?.namedStatements).to.equal(false);
         await store.find(user, "h.example");
         expect((await prepared()).names.size, "nothing prepared on the new connection").to.equal(0);
+        const said = logger.records.filter((r) => r.level === "warn" && r.message.startsWith("PostgreSQL lost the library's prepared statements"));
+        expect(said, "the switch to unnamed statements is said once, at warn").to.have.length(1);
       });
     }
 
