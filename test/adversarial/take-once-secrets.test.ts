@@ -18,22 +18,29 @@ import { openWorld, type World } from "./support/world";
 const PURPOSE = /^[A-Za-z0-9._:-]{1,64}$/;
 const DAY = 24 * 60 * 60 * 1000;
 
-/** Variants of a valid id: each is either malformed (refused) or another id (nothing there). */
+/** Cyrillic letters that look like the Latin hex letters a, c and e. */
+const CYRILLIC: Record<string, string> = { a: "\u0430", c: "\u0441", e: "\u0435" };
+
+/** Variants of a valid id: each is either malformed (refused) or another id (nothing there) — never the id itself. */
 const idVariant = fc.constantFrom(
-  (id: string) => id.toUpperCase(),
-  (id: string) => `${id} `,
-  (id: string) => ` ${id}`,
-  (id: string) => `${id}\n`,
-  (id: string) => `${id}\u200b`,
-  (id: string) => id.slice(0, 63),
-  (id: string) => `${id}0`,
-  (id: string) => id.replace(/a/, "\u0430"),
-  (id: string) => id.replace(/[0-9]/, (d) => String.fromCharCode(d.charCodeAt(0) + 0xfee0)),
-  (id: string) => `${id.slice(0, -1)}${id.endsWith("0") ? "1" : "0"}`,
-  (id: string) => `0x${id.slice(2)}`,
-  (id: string) => `${id.slice(0, 32)}%`,
-  (id: string) => `${id.slice(0, 60)}' OR '1'='1`.slice(0, 64),
-  (id: string) => id.split("").reverse().join(""),
+  ["upper case", (id: string) => (/[a-f]/.test(id) ? id.toUpperCase() : `${id.slice(0, -1)}A`)] as const,
+  ["trailing space", (id: string) => `${id} `] as const,
+  ["leading space", (id: string) => ` ${id}`] as const,
+  ["trailing newline", (id: string) => `${id}\n`] as const,
+  ["trailing zero-width space", (id: string) => `${id}\u200b`] as const,
+  ["one character short", (id: string) => id.slice(0, 63)] as const,
+  ["one character long", (id: string) => `${id}0`] as const,
+  // Never the id itself: an id without an "a" (1 in 60) once turned this variant into the victim's own id.
+  ["Cyrillic look-alike", (id: string) => (/[ace]/.test(id) ? id.replace(/[ace]/, (c) => CYRILLIC[c]) : `${id}\u0430`)] as const,
+  ["full-width digit", (id: string) => (/[0-9]/.test(id) ? id.replace(/[0-9]/, (d) => String.fromCharCode(d.charCodeAt(0) + 0xfee0)) : `${id}\uff10`)] as const,
+  ["last character changed", (id: string) => `${id.slice(0, -1)}${id.endsWith("0") ? "1" : "0"}`] as const,
+  ["0x prefix", (id: string) => `0x${id.slice(2)}`] as const,
+  ["truncated with %", (id: string) => `${id.slice(0, 32)}%`] as const,
+  ["quote injection", (id: string) => `${id.slice(0, 60)}' OR '1'='1`.slice(0, 64)] as const,
+  ["reversed", (id: string) => {
+    const reversed = id.split("").reverse().join("");
+    return reversed !== id ? reversed : `${id.slice(0, -1)}${id.endsWith("0") ? "1" : "0"}`;
+  }] as const,
 );
 
 function valueVerdict(v: unknown): Verdict {
@@ -52,6 +59,14 @@ function createOptionsVerdict(o: unknown): { verdict: Verdict; args: string[] } 
     { name: "purpose", verdict: purpose === undefined ? "valid" : typeof purpose === "string" && PURPOSE.test(purpose) ? "valid" : "invalid" },
   ]);
 }
+
+describe("adversarial: TakeOnceSecrets id look-alikes", () => {
+  it("no variant is the id itself, whatever hex the id holds (else the victim's own id would be 'another's')", () => {
+    for (const id of ["0".repeat(64), "f".repeat(64), "a".repeat(64), "0123456789abcdef".repeat(4), "bdf1".repeat(16)]) {
+      fc.assert(fc.property(idVariant, ([, variant]) => variant(id) !== id), { numRuns: 200 });
+    }
+  });
+});
 
 for (const kind of dbKinds()) {
   describe(`adversarial: TakeOnceSecrets (${kind})`, function () {
@@ -73,7 +88,7 @@ for (const kind of dbKinds()) {
     const victimIntact = async (after: string) => {
       const meta = await secrets.describe(victim.id);
       expect(meta, `after ${after}: the victim's secret is gone`).to.not.equal(undefined);
-      expect(meta!.state, `after ${after}: the victim's secret changed state`).to.equal("created");
+      expect(meta!.state, `after ${after}: the victim's secret changed state (reference now ${show(meta!.reference)})`).to.equal("created");
     };
 
     it("hostile create/take/describe/delete/attachReference/reapExpired, and look-alikes of another's id", async () => {
@@ -121,9 +136,10 @@ for (const kind of dbKinds()) {
             },
           };
         }),
-        fc.tuple(idVariant, fc.constantFrom("take", "describe", "delete", "deleteQuiet", "attachReference")).map(([variant, op]): Case<World> => {
+        fc.tuple(idVariant, fc.constantFrom("take", "describe", "delete", "deleteQuiet", "attachReference")).map(([[variantName, variant], op]): Case<World> => {
           const id = variant(victim.id);
-          const label = `${op}(look-alike of another's id: ${show(id.replace(/[0-9a-f]{16,}/g, "<hex>"))})`;
+          // Which look-alike, and whether it is the victim's id after all: a failure must say what happened.
+          const label = `${op}(look-alike of another's id (${variantName}${id === victim.id ? ", EQUAL to the victim's" : ""}): ${show(id.replace(/[0-9a-f]{16,}/g, "<hex>"))})`;
           const wellFormed = /^[0-9a-f]{64}$/.test(id);
           return {
             label,
