@@ -58,9 +58,6 @@ interface HandOut {
   release?: ReleaseReport;
 }
 
-
-
-
 for (const server of serverKinds()) {
   describe(`concurrency: releasable hand-outs racing opportunistic refreshes in separate processes (${server})`, function () {
     this.timeout(60_000);

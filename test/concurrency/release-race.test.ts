@@ -68,9 +68,6 @@ const BREAK_SEED = 0xb4eac;
 type OkReport = Extract<HandOutReport, { ok: true }>;
 type FailedReport = Extract<HandOutReport, { ok: false }>;
 
-
-
-
 interface Hold {
   id: string;
   /** Replica index, or -1 for the mocha process's own service. */

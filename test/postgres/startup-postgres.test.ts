@@ -8,6 +8,7 @@ import { DatabaseConfigurationError, startupError } from "../../src/storage/star
 import { RecordingLogger } from "../../src/testing/recording-logger";
 import { Client } from "pg";
 import { POSTGRES_SERVER_URL, RUN_DATABASE, adminQuery, createDatabaseSql, dbKinds, dropDatabaseSql, queryDatabase } from "../support/databases";
+import { urlChecks } from "../support/url-checks";
 
 const PASSWORD = "pg-Secret-pw-1";
 
@@ -18,17 +19,7 @@ function urlWith(database: string, password?: string): string {
   return url.toString();
 }
 
-async function startFailure(url: string): Promise<Error> {
-  const error = await openDataSource(url, { poolSize: 1, migrationLockTimeoutMs: 5_000 }).then(
-    async (ds) => {
-      await ds.destroy();
-      return undefined;
-    },
-    (e: unknown) => e,
-  );
-  expect(error, "openDataSource failed").to.be.instanceOf(Error);
-  return error as Error;
-}
+const { startFailure } = urlChecks(PASSWORD);
 
 describe("start-up on PostgreSQL: what the driver says, typed (no server needed)", () => {
   const target = { kind: "server" as const, redactedUrl: "postgres://app:***@db:5432/tokens", host: "db", port: 5432, database: "tokens", password: PASSWORD };

@@ -27,7 +27,6 @@ const FLAGS = { opportunisticRefresh: true, horizonMinutes: 20, drain: true };
 const LIFETIME_MINUTES = 0.05; // 3 s
 const LIFETIME_MS = 3_000;
 
-
 for (const server of serverKinds()) {
   describe(`write-free hand-outs in separate processes (${server})`, function () {
     this.timeout(120_000);
