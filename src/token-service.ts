@@ -523,7 +523,7 @@ export class TokenService {
     // lease guard, in 0.1's own order (its release recomputes the reservation from the holds, so the
     // hold must be there first). A refresh lease taken in between: no hand-out, the hold goes.
     if (this.settings.legacyReplicas) {
-      if (await this.store.reserveRowForLegacyReplicas(entry.id, entry.version, until, new Date(nowMs), { duringDrain })) return { holdId };
+      if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pin: false, duringDrain })) return { holdId };
       await this.store.deleteHold(holdId);
       return undefined;
     }
@@ -547,7 +547,7 @@ export class TokenService {
       return {};
     }
     const until = new Date(reservationEndMs(nowMs, lifetimeMs, state, windowMs));
-    return (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { duringDrain: state.draining })) ? {} : undefined;
+    return (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pin: true, duringDrain: state.draining })) ? {} : undefined;
   }
 
   private checkScopes(entry: StoredEntry, requested: string[], host: string): void {

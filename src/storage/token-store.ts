@@ -102,40 +102,26 @@ export class TokenStore {
   }
 
   /**
-   * Pins the token the caller read (`version`) for a non-releasable hand-out: raises
-   * reservedUntilDate and pinnedUntilDate to `until` — never lowers them — if no refresh lease is
-   * live and, unless `duringDrain`, no drain is under way. Nothing lowers either while the version
-   * is stored (releases only delete holds), which is what makes write-free hand-outs safe
+   * Reserves the token the caller read (`version`) until `until`: raises reservedUntilDate — never
+   * lowers it — and, for a non-releasable hand-out (`pin`), pinnedUntilDate as well, if no refresh
+   * lease is live and, unless `duringDrain`, no drain is under way. Nothing lowers either while the
+   * version is stored (releases only delete holds), which is what makes write-free hand-outs safe
    * (hand-out-reservation.ts). `duringDrain`: the caller read the entry draining and decide() let it
-   * join (docs/how-it-works.md); the statement then drops the drain guard. Bumps reservationSeq (a
-   * count of reservation writes: inspect shows it). Returns false when the caller must re-read (the
-   * token changed, a refresh started, a drain began).
+   * join (docs/how-it-works.md); the statement then drops the drain guard. Without `pin` it is the
+   * row reservation a releasable hand-out adds for replicas of 0.1 during a rolling upgrade
+   * (TokenServiceOptions.legacyReplicas), which know only reservedUntilDate. Bumps reservationSeq
+   * (0.1's release recomputes by compare-and-set on it; inspect shows it). Returns false when the
+   * caller must re-read (the token changed, a refresh started, a drain began).
    */
-  async reserve(id: string, version: number, until: Date, now: Date, mode: { duringDrain: boolean }): Promise<boolean> {
+  async reserve(id: string, version: number, until: Date, now: Date, mode: { pin: boolean; duringDrain: boolean }): Promise<boolean> {
     const u = toSqlDate(until);
     const raise = (column: string) => `${column} = CASE WHEN ${column} IS NULL OR ${column} < ? THEN ? ELSE ${column} END`;
+    const sets = mode.pin ? `${raise("reservedUntilDate")}, ${raise("pinnedUntilDate")}` : raise("reservedUntilDate");
     const drainGuard = mode.duringDrain ? "" : " AND drainingSince IS NULL";
     const affected = await this.execute(
-      `UPDATE ${TABLE} SET ${raise("reservedUntilDate")}, ${raise("pinnedUntilDate")}, reservationSeq = reservationSeq + 1
+      `UPDATE ${TABLE} SET ${sets}, reservationSeq = reservationSeq + 1
        WHERE id = ? AND version = ?${drainGuard} AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
-      [u, u, u, u, id, version, toSqlDate(now)],
-    );
-    return affected > 0;
-  }
-
-  /**
-   * For replicas of 0.1 during a rolling upgrade (TokenServiceOptions.legacyReplicas): raises the
-   * row's reservedUntilDate — never lowers it — for a releasable hand-out, under reserve()'s guards
-   * but without the pin, so that a 0.1 replica, which knows only this column, does not refresh the
-   * token under the hand-out. Returns false when the caller must re-read.
-   */
-  async reserveRowForLegacyReplicas(id: string, version: number, until: Date, now: Date, mode: { duringDrain: boolean }): Promise<boolean> {
-    const u = toSqlDate(until);
-    const drainGuard = mode.duringDrain ? "" : " AND drainingSince IS NULL";
-    const affected = await this.execute(
-      `UPDATE ${TABLE} SET reservedUntilDate = CASE WHEN reservedUntilDate IS NULL OR reservedUntilDate < ? THEN ? ELSE reservedUntilDate END, reservationSeq = reservationSeq + 1
-       WHERE id = ? AND version = ?${drainGuard} AND (refreshLeaseUntil IS NULL OR refreshLeaseUntil < ?)`,
-      [u, u, id, version, toSqlDate(now)],
+      [...(mode.pin ? [u, u, u, u] : [u, u]), id, version, toSqlDate(now)],
     );
     return affected > 0;
   }

@@ -233,8 +233,9 @@ for (const kind of dbKinds()) {
         ),
         "commitRefresh",
       ).to.equal(false);
-      expect(await store.reserve(stale.id, stale.version, later, now, { duringDrain: false }), "reserve").to.equal(false);
-      expect(await store.reserve(stale.id, stale.version, later, now, { duringDrain: true }), "reserve during a drain").to.equal(false);
+      expect(await store.reserve(stale.id, stale.version, later, now, { pin: true, duringDrain: false }), "reserve").to.equal(false);
+      expect(await store.reserve(stale.id, stale.version, later, now, { pin: true, duringDrain: true }), "reserve during a drain").to.equal(false);
+      expect(await store.reserve(stale.id, stale.version, later, now, { pin: false, duringDrain: false }), "reserve the row for 0.1 replicas").to.equal(false);
       expect(await store.insertHold(stale.id, stale.version, later, now, { duringDrain: false }), "insertHold").to.equal(undefined);
       expect(await store.insertHold(stale.id, stale.version, later, now, { duringDrain: true }), "insertHold during a drain").to.equal(undefined);
       expect(await store.takeLease(stale.id, stale.version, "stale-owner", later, now), "takeLease").to.equal(false);
