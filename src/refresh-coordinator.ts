@@ -86,10 +86,12 @@ export class RefreshCoordinator {
     const now = this.clock.now();
     const owner = `${this.processId}-${randomUUID().slice(0, 8)}`;
     const tookOverExpiredLease = !!entry.refreshLeaseUntil && entry.refreshLeaseUntil.getTime() < now.getTime();
-    // A refresh that must not break a reservation also requires, atomically, that nobody holds the token
-    // now. At a provider whose refresh leaves the old access token valid there is nothing to break: a
-    // holder keeps working, so a forced refresh must not wait for (or loop on) a reservation.
-    const onlyIfUnreservedAt = request.breaksReservation || !request.provider.requiresOpportunisticRefresh ? undefined : now;
+    // A refresh that must not break holders requires, atomically, that nobody holds the token now (the
+    // row's reservation), and checks the holds once it has the lease. At a provider whose refresh leaves
+    // the old access token valid there is nothing to break: a holder keeps working, so a forced refresh
+    // must not wait for (or loop on) a reservation. A refresh that breaks reservations on purpose ignores both.
+    const respectsHolders = !request.breaksReservation && request.provider.requiresOpportunisticRefresh;
+    const onlyIfUnreservedAt = respectsHolders ? now : undefined;
     const lease: CommitLease = { owner, until: new Date(now.getTime() + this.lease.leaseMs), untilRealMs: Date.now() + this.lease.leaseMs };
     const leased = await this.store.takeLease(entry.id, entry.version, owner, lease.until, now, onlyIfUnreservedAt);
     if (!leased) return this.afterLostLease(entry);
@@ -97,7 +99,7 @@ export class RefreshCoordinator {
       this.logger.warn({ host: entry.host, previousOwner: entry.refreshLeaseOwner }, "Took over an expired refresh lease; its holder may have died mid-refresh");
     }
     try {
-      if (await this.heldUnderLease(request, now)) return { kind: "held" };
+      if (respectsHolders && (await this.heldUnderLease(request, now))) return { kind: "held" };
       return await this.refreshUnderLease(request, lease, tookOverExpiredLease);
     } finally {
       // No-op when the commit already cleared the lease. A commit still retrying in the background
@@ -111,12 +113,10 @@ export class RefreshCoordinator {
    * committed, so no hold of this version can be inserted any more, and this read — a new statement
    * — sees every hold that was. A live one (it ends after now, and before the token expires) means a
    * releasable hand-out holds the token: the caller gives the lease back (finally in refreshOnce)
-   * and decides again. A refresh that breaks reservations on purpose ignores holds, as it ignores
-   * reservedUntilDate; a provider that does not revoke on refresh cannot break a holder.
+   * and decides again. Asked only by a refresh that respects holders (see refreshOnce).
    */
   private async heldUnderLease(request: RefreshRequest, now: Date): Promise<boolean> {
-    const { entry, provider } = request;
-    if (request.breaksReservation || !provider.requiresOpportunisticRefresh) return false;
+    const { entry } = request;
     if (entry.expiryDate && entry.expiryDate.getTime() <= now.getTime()) return false;
     const holds = await this.store.liveHolds(entry.id, entry.version, now);
     if (holds.count === 0) return false;
