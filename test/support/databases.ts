@@ -88,12 +88,17 @@ export function dropDatabaseSql(kind: ServerKind, name: string): string {
   return kind === "postgres" ? `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)` : `DROP DATABASE IF EXISTS \`${name}\``;
 }
 
-async function createRunDatabase(kind: ServerKind): Promise<void> {
-  await adminQuery(kind, [createDatabaseSql(kind, RUN_DATABASE)]);
-  const ds = new DataSource(dataSourceOptionsFromUrl(runDatabaseUrl(kind)));
+/** Creates database `name` on a server kind and runs the library's migrations there; returns the open DataSource. */
+async function createMigratedDatabase(kind: ServerKind, name: string): Promise<DataSource> {
+  await adminQuery(kind, [createDatabaseSql(kind, name)]);
+  const ds = new DataSource(dataSourceOptionsFromUrl(`${serverUrl(kind)}/${name}`));
   await ds.initialize();
   await ds.runMigrations();
-  await ds.destroy();
+  return ds;
+}
+
+async function createRunDatabase(kind: ServerKind): Promise<void> {
+  await (await createMigratedDatabase(kind, RUN_DATABASE)).destroy();
 }
 
 /** The URL of this run's database on a server (for child processes); MariaDB unless told. */
@@ -135,11 +140,7 @@ let privateCounter = 0;
  */
 export async function openPrivateDataSource(kind: DbKind): Promise<DataSource> {
   if (kind === "sqljs") return openTestDataSource(kind);
-  const name = `${RUN_DATABASE}_p${++privateCounter}`;
-  await adminQuery(kind, [createDatabaseSql(kind, name)]);
-  const ds = new DataSource(dataSourceOptionsFromUrl(`${serverUrl(kind)}/${name}`));
-  await ds.initialize();
-  await ds.runMigrations();
+  const ds = await createMigratedDatabase(kind, `${RUN_DATABASE}_p${++privateCounter}`);
   openSources.add(ds);
   return ds;
 }
