@@ -1,8 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
 import type { Registry } from "prom-client";
 import type { Clock } from "./clock";
-import { DecryptionError, InvalidArgumentError, ReauthorizationRequiredError, TokenHeldError, TokenServiceError } from "./errors";
+import { DecryptionError, InvalidArgumentError, ReauthorizationRequiredError, StorageError, TokenHeldError, TokenServiceError } from "./errors";
 import type { FeatureFlags, TokenFlags } from "./flags/feature-flags";
 import type { Logger } from "./logger";
 import type { HandOutResult, TokenMetrics } from "./metrics/token-metrics";
@@ -513,17 +514,41 @@ export class TokenService {
    * call on the entry row (so that nobody refreshed it again before this hand-out was recorded). A
    * release could not give that back: once the hold is in, it is ended (one more UPDATE, on this
    * rare path only).
+   *
+   * A hold this call cannot hand out is deleted before the error reaches the caller, who never learns
+   * its id and so could never release it: when the INSERT fails with an unknown outcome (a transient
+   * StorageError — the connection was lost or the statement deadline passed, possibly after the server
+   * committed; the id is chosen here, before the statement is sent), and when the legacyReplicas row
+   * reservation after it fails. Best effort (abandonHold): the caller gets the original error, at most
+   * one statement deadline later; if the DELETE fails too (the database is still away) the hold ends by
+   * itself at its heldUntil (now + lifetime), and until then a refresh that must not break holders
+   * waits for it or fails with TokenHeldError, as for any unreleased hand-out.
    */
   private async recordHold(entry: StoredEntry, nowMs: number, lifetimeMs: number, ownRefresh: boolean): Promise<{ holdId: string } | undefined> {
     const until = new Date(nowMs + lifetimeMs);
     const duringDrain = entry.drainingSince !== undefined;
-    const holdId = await this.store.insertHold(entry.id, entry.version, until, new Date(nowMs), { duringDrain });
+    const newHoldId = randomUUID();
+    let holdId: string | undefined;
+    try {
+      holdId = await this.store.insertHold(entry.id, entry.version, until, new Date(nowMs), { duringDrain }, newHoldId);
+    } catch (e) {
+      // Any other failure is the server's refusal: nothing was inserted.
+      if (e instanceof StorageError && e.transient) await this.abandonHold(newHoldId, entry.host);
+      throw e;
+    }
     if (holdId === undefined) return undefined;
     // A 0.1 replica sees only the row's reservation: reserve the row too, after the hold and under the
     // lease guard, in 0.1's own order (its release recomputes the reservation from the holds, so the
     // hold must be there first). A refresh lease taken in between: no hand-out, the hold goes.
     if (this.settings.legacyReplicas) {
-      if (await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pin: false, duringDrain })) return { holdId };
+      let reserved: boolean;
+      try {
+        reserved = await this.store.reserve(entry.id, entry.version, until, new Date(nowMs), { pin: false, duringDrain });
+      } catch (e) {
+        await this.abandonHold(holdId, entry.host);
+        throw e;
+      }
+      if (reserved) return { holdId };
       await this.store.deleteHold(holdId);
       return undefined;
     }
@@ -533,6 +558,23 @@ export class TokenService {
         .catch((e: unknown) => this.logger.warn({ host: entry.host, error: e instanceof Error ? e.name : typeof e }, "Could not end the refresh's reservation after recording the hold; it ends by itself"));
     }
     return { holdId };
+  }
+
+  /**
+   * Deletes a hold that a failed hand-out may have left (see recordHold). Never throws: the caller is
+   * about to rethrow its own error, which must stay what it is. A failure is logged at warn — the host
+   * and the error's name and driver code, never an id or a token — and the hold ends by itself at its
+   * heldUntil. Bounded by the statement deadline (statementTimeoutMs), as every statement.
+   */
+  private async abandonHold(holdId: string, host: string): Promise<void> {
+    try {
+      await this.store.deleteHold(holdId);
+    } catch (e) {
+      this.logger.warn(
+        { host, error: e instanceof Error ? e.name : typeof e, ...(e instanceof StorageError ? { driverCode: e.driverCode ?? "unknown" } : {}) },
+        "Could not delete the hold of a failed releasable hand-out; it ends by itself at the end of the hand-out's lifetime, and until then a refresh that must not break holders waits for it",
+      );
+    }
   }
 
   /**

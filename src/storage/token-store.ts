@@ -133,9 +133,13 @@ export class TokenStore {
    * taken concurrently either waits for this insert to commit (and its holder then sees the hold) or
    * committed first (and this insert sees it and inserts nothing): the argument is in
    * hand-out-reservation.ts. Returns the hold's id, or undefined when nothing was inserted (re-read).
+   *
+   * `id`: the hold's id, chosen by the caller (default: a new random UUID) before the statement is
+   * sent, so that a caller whose statement failed with an unknown outcome (a transient StorageError:
+   * the connection was lost or the statement deadline passed, possibly after the server committed)
+   * still knows which hold may exist and can delete it (deleteHold; see TokenService.recordHold).
    */
-  async insertHold(entryId: string, version: number, until: Date, now: Date, mode: { duringDrain: boolean }): Promise<string | undefined> {
-    const id = randomUUID();
+  async insertHold(entryId: string, version: number, until: Date, now: Date, mode: { duringDrain: boolean }, id: string = randomUUID()): Promise<string | undefined> {
     const inserted = await this.execute(insertHoldSql(this.shareLock, mode.duringDrain), [id, toSqlDate(until), entryId, version, toSqlDate(now)]);
     return inserted > 0 ? id : undefined;
   }
