@@ -1,5 +1,5 @@
 /**
- * `npx ts-node --transpile-only bench/profile-handout.ts [mariadb|postgres] [write-free|releasable]` under
+ * `npx ts-node --transpile-only bench/profile-handout.ts [mariadb|postgres] [write-free|releasable|baseline-write-free|baseline-releasable]` under
  * `node --cpu-prof`: the library's hand-outs alone (16 callers, 8 s) on a database of its own, to see
  * where the library's own CPU goes. Not a benchmark (no baseline); a tool for finding overhead.
  */
@@ -17,7 +17,15 @@ async function main(): Promise<void> {
   try {
     const fixture = await HandOutFixture.create(db);
     try {
-      const op = mode === "releasable" ? fixture.libraryReleasableOp(roundRobin(fixture.users)) : fixture.libraryOp(roundRobin(fixture.users));
+      const pick = roundRobin(fixture.users);
+      const ops = {
+        "write-free": fixture.libraryOp(pick),
+        releasable: fixture.libraryReleasableOp(pick),
+        "baseline-write-free": fixture.baselineOp(pick),
+        "baseline-releasable": fixture.baselineReleasableOp(pick),
+      };
+      if (!(mode in ops)) throw new Error(`mode: one of ${Object.keys(ops).join(", ")}`);
+      const op = ops[mode as keyof typeof ops];
       await runClosedLoop(16, op, (ms) => ms > 2_000);
       const t0 = performance.now();
       const r = await runClosedLoop(16, op, (ms) => ms > 8_000);

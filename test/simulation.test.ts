@@ -8,6 +8,7 @@ import { floorRefreshes, runSimulation, type SimulationParams, type SimulationRe
 import { SimulatedStore, type HandOutMode } from "../src/simulation/simulated-store";
 import { DAY_MS, HOUR_MS, MINUTE_MS, USER_KINDS, WORKLOAD_MIX, assignKinds, generateRequests, initialExpiries, type SimRequest } from "../src/simulation/user-kinds";
 import { minimumWaits } from "../src/simulation/wait-bound";
+import { parseSweepPolicy } from "../bench/lib/sweep-spec";
 
 // 100 users × 2 weekdays: 30 idle, 45 normal, 20 heavy, 5 bots — small enough to run in well under a second per policy.
 const SMALL: SimulationParams = { users: 100, days: 2, seed: 42 };
@@ -244,6 +245,25 @@ describe("refresh-policy simulation", () => {
         expect(perKind.refreshes, workload).to.be.below(uniform.refreshes);
         expect(perKind.broken + perKind.failed + perKind.shortHandOuts, workload).to.equal(0);
       }
+    });
+  });
+
+  describe("a policy per user kind (the oracle of bench/policy-frontier.ts)", () => {
+    it("applies each kind's own policy to that kind only, and the sweep ids parse into it", () => {
+      const uniform = parseSweepPolicy("h20");
+      const oracle = parseSweepPolicy("h20@heavy=h60");
+      expect(oracle.policyByKind?.heavy?.horizonMs).to.equal(60 * MINUTE_MS);
+      const results = runSimulation({ ...SMALL, specs: [uniform, oracle] });
+      const [u, o] = results.policies;
+      // Heavy users refresh earlier (more refreshes, fewer waits); every other kind decides exactly as before.
+      expect(o.byKind.heavy.refreshes).to.be.above(u.byKind.heavy.refreshes);
+      expect(o.byKind.heavy.waits).to.be.below(u.byKind.heavy.waits);
+      for (const kind of ["idle", "normal", "bot"] as const) expect(o.byKind[kind], kind).to.deep.equal(u.byKind[kind]);
+      expect(o.total.broken + o.total.shortHandOuts).to.equal(0);
+    });
+
+    it("refuses a sweep id naming an unknown kind", () => {
+      expect(() => parseSweepPolicy("h20@robot=h60")).to.throw(/@<idle\|normal\|heavy\|bot>=<policy>/);
     });
   });
 

@@ -6,7 +6,7 @@
  */
 import { RESERVATION_SLACK_FRACTION } from "../hand-out-reservation";
 import type { EarlyDrain, ProviderTraits, RefreshPolicy } from "../refresh-policy";
-import { MINUTE_MS } from "./user-kinds";
+import { MINUTE_MS, type UserKind } from "./user-kinds";
 
 /** Bitbucket Data Center: a refresh revokes the old access token at once. */
 export const BITBUCKET_DC: ProviderTraits = { revokesOnRefresh: true };
@@ -27,6 +27,8 @@ export interface PolicySpec {
   wakeOnRelease: boolean;
   /** The reservation slack of hand-outs that must write (src/hand-out-reservation.ts); default the library's. */
   slackFraction: number;
+  /** Analysis only (bench/sweep-policies.ts): a policy per user kind, as if the library knew who is a bot. */
+  policyByKind?: Partial<Record<UserKind, RefreshPolicy>>;
 }
 
 /** Early drain and the per-kind horizon are off unless the row asks for them (decide()'s defaults would switch them on). */

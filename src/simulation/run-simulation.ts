@@ -9,7 +9,7 @@
  */
 import { refreshWindowMs } from "../hand-out-reservation";
 import { decide as realDecide } from "../refresh-policy";
-import type { Decision, OpportunisticLabel } from "../refresh-policy";
+import type { Decision, OpportunisticLabel, RefreshPolicy } from "../refresh-policy";
 import { EventQueue } from "./event-queue";
 import { BITBUCKET_DC, selectPolicies, type PolicySpec } from "./policies";
 import { SimulatedStore, TOKEN_LIFETIME_MS, type Revocation } from "./simulated-store";
@@ -244,7 +244,9 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
   const queue = new EventQueue<SimEvent>();
   const waiters: Pending[][] = population.kinds.map(() => []);
   const needHoldEvents = (spec.release && spec.wakeOnRelease) || spec.prepare;
-  const window = refreshWindowMs(spec.policy, BITBUCKET_DC);
+  // An analysis spec may give each user kind its own policy (an oracle that knows who is a bot).
+  const policyOf = (user: number): RefreshPolicy => spec.policyByKind?.[population.kinds[user]] ?? spec.policy;
+  const windowOf = (user: number): number | undefined => refreshWindowMs(policyOf(user), BITBUCKET_DC);
 
   const record = (m: RawMetrics, d: Decision): void => {
     m.decisions[d.action]++;
@@ -271,7 +273,7 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
     const outcome = store.handOut(p.user, nowMs, p.request.lifetimeMs, holdMs, {
       releasable: spec.release,
       withinCurrent,
-      refreshWindowMs: window,
+      refreshWindowMs: windowOf(p.user),
       slackFraction: spec.slackFraction,
     });
     if (!outcome.covers) m.shortHandOuts++;
@@ -291,7 +293,7 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
       complete(p, nowMs);
       return;
     }
-    const d = decide(state, { lifetimeMs: p.request.lifetimeMs, maxWaitMs: spec.maxWaitMs, ifHeld: "fail" }, nowMs, spec.policy, BITBUCKET_DC);
+    const d = decide(state, { lifetimeMs: p.request.lifetimeMs, maxWaitMs: spec.maxWaitMs, ifHeld: "fail" }, nowMs, policyOf(p.user), BITBUCKET_DC);
     record(m, d);
     switch (d.action) {
       case "reuse":
@@ -339,7 +341,7 @@ function runPolicy(spec: PolicySpec, population: Population, decide: typeof real
     const state = store.state(user, nowMs);
     if (state.reservedUntilMs !== undefined && state.reservedUntilMs > nowMs) return;
     const m = raw[user];
-    const d = decide(state, { lifetimeMs: 0, maxWaitMs: 0, ifHeld: "fail" }, nowMs, spec.policy, BITBUCKET_DC);
+    const d = decide(state, { lifetimeMs: 0, maxWaitMs: 0, ifHeld: "fail" }, nowMs, policyOf(user), BITBUCKET_DC);
     record(m, d);
     if (d.action === "refresh" && d.label === "true") {
       m.opportunistic++;
