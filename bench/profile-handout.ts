@@ -1,5 +1,5 @@
 /**
- * `npx ts-node --transpile-only bench/profile-handout.ts [mariadb|postgres] [write-free|releasable|baseline-write-free|baseline-releasable]` under
+ * `npx ts-node --transpile-only bench/profile-handout.ts [mariadb|postgres] [write-free|releasable|must-write, or baseline-<any of those>|baseline-releasable-unguarded]` under
  * `node --cpu-prof`: the library's hand-outs alone (16 callers, 8 s) on a database of its own, to see
  * where the library's own CPU goes. Not a benchmark (no baseline); a tool for finding overhead.
  */
@@ -8,7 +8,8 @@ import { performance } from "node:perf_hooks";
 import { BenchDatabase } from "./lib/bench-database";
 import { PostgresBenchDatabase } from "./lib/bench-database-postgres";
 import { runClosedLoop } from "./lib/closed-loop";
-import { HandOutFixture, roundRobin } from "./lib/handout-fixture";
+import { eachOnce, HandOutFixture, roundRobin } from "./lib/handout-fixture";
+import { bulkUserId, shuffledRange } from "./lib/seed";
 
 async function main(): Promise<void> {
   const kind = (process.argv[2] ?? "postgres") as "mariadb" | "postgres";
@@ -18,11 +19,16 @@ async function main(): Promise<void> {
     const fixture = await HandOutFixture.create(db);
     try {
       const pick = roundRobin(fixture.users);
+      // must-write: first hand-outs of fresh users (seeded now; 10 s at ≤ 15k ops/s needs ≤ 150k).
+      const fresh = mode.includes("must-write") ? await fixture.seedReadable(0, 150_000).then(() => eachOnce(shuffledRange(0, 150_000, 1), bulkUserId)) : pick;
       const ops = {
+        "must-write": fixture.libraryOp(fresh),
+        "baseline-must-write": fixture.baselineOp(fresh),
         "write-free": fixture.libraryOp(pick),
         releasable: fixture.libraryReleasableOp(pick),
         "baseline-write-free": fixture.baselineOp(pick),
-        "baseline-releasable": fixture.baselineReleasableOp(pick),
+        "baseline-releasable": fixture.baselineReleasableOp(pick, "guarded"),
+        "baseline-releasable-unguarded": fixture.baselineReleasableOp(pick, "unguarded"),
       };
       if (!(mode in ops)) throw new Error(`mode: one of ${Object.keys(ops).join(", ")}`);
       const op = ops[mode as keyof typeof ops];

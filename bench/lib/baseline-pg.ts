@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { CustomTypesConfig, Pool, QueryConfig, QueryResult } from "pg";
 import { BaselineDecrypt, sqlDate } from "./baseline-crypto";
-import type { HandOutBaseline } from "./bench-target";
+import type { HandOutBaseline, HoldGuard } from "./bench-target";
 
 /**
  * The PostgreSQL baselines: the fastest reasonable hand-written code on a plain pg.Pool (callback
@@ -10,7 +10,9 @@ import type { HandOutBaseline } from "./bench-target";
  *
  * - a hand-out: read the minimal columns by the unique (userId, host) index, reserve the row with
  *   the same conditional UPDATE the library's writing hand-out sends, AES-256-GCM decrypt;
- * - a releasable hand-out + release: the read, one INSERT of a hold, and at release one DELETE.
+ * - a releasable hand-out + release: the read, one INSERT of a hold ("guarded": the library's
+ *   INSERT … SELECT … FOR SHARE, safe against a concurrent refresh; "unguarded": a plain INSERT,
+ *   reported to show what the guard costs), and at release one DELETE.
  *
  * The statements are written out in PostgreSQL's spelling ($n placeholders, quoted camelCase
  * columns); the statement check (sql-capture.ts) compares the reserve UPDATE with what the
@@ -33,6 +35,10 @@ export const PG_RESERVE_SQL = `UPDATE scm_token_entry SET ${raise("reservedUntil
        WHERE id = $5 AND version = $6 AND "drainingSince" IS NULL AND ("refreshLeaseUntil" IS NULL OR "refreshLeaseUntil" < $7)`;
 const RESERVE: Omit<QueryConfig, "values"> = { name: "bench_reserve", text: PG_RESERVE_SQL };
 const HOLD: Omit<QueryConfig, "values"> = { name: "bench_hold", text: `INSERT INTO scm_token_hold (id, "entryId", version, "heldUntil") VALUES ($1, $2, $3, $4)` };
+/** Parameters: hold id, heldUntil, entry id, version, now. */
+export const PG_GUARDED_HOLD_SQL = `INSERT INTO scm_token_hold (id, "entryId", version, "heldUntil") SELECT $1, id, version, $2 FROM scm_token_entry
+       WHERE id = $3 AND version = $4 AND ("refreshLeaseUntil" IS NULL OR "refreshLeaseUntil" < $5) AND "drainingSince" IS NULL FOR SHARE`;
+const GUARDED_HOLD: Omit<QueryConfig, "values"> = { name: "bench_guarded_hold", text: PG_GUARDED_HOLD_SQL };
 export const PG_RELEASE_SQL = "DELETE FROM scm_token_hold WHERE id = $1";
 const RELEASE: Omit<QueryConfig, "values"> = { name: "bench_release", text: PG_RELEASE_SQL };
 
@@ -91,22 +97,30 @@ export class BaselinePg implements HandOutBaseline {
     });
   }
 
-  handOutReleasable(userId: string, host: string, lifetimeMs: number): Promise<{ value: string; holdId: string } | undefined> {
+  handOutReleasable(userId: string, host: string, lifetimeMs: number, guard: HoldGuard): Promise<{ value: string; holdId: string } | undefined> {
     return new Promise((resolve, reject) => {
-      this.run(FIND, [userId, host], (error, found) => {
-        if (error) return reject(error);
-        const row = found.rows[0] as Row | undefined;
-        if (!row) return resolve(undefined);
-        const holdId = randomUUID();
-        this.run(HOLD, [holdId, row.id, row.version, sqlDate(Date.now() + lifetimeMs)], (e) => {
-          if (e) return reject(e);
-          try {
-            resolve({ value: this.decrypt.accessToken(row.accessToken, userId, host), holdId });
-          } catch (d) {
-            reject(d as Error);
-          }
+      const attempt = () =>
+        this.run(FIND, [userId, host], (error, found) => {
+          if (error) return reject(error);
+          const row = found.rows[0] as Row | undefined;
+          if (!row) return resolve(undefined);
+          const holdId = randomUUID();
+          const now = Date.now();
+          const [statement, values] =
+            guard === "guarded"
+              ? [GUARDED_HOLD, [holdId, sqlDate(now + lifetimeMs), row.id, row.version, sqlDate(now)]]
+              : [HOLD, [holdId, row.id, row.version, sqlDate(now + lifetimeMs)]];
+          this.run(statement, values, (e, result) => {
+            if (e) return reject(e);
+            if (result.rowCount === 0) return attempt(); // the entry changed (a refresh): read again
+            try {
+              resolve({ value: this.decrypt.accessToken(row.accessToken, userId, host), holdId });
+            } catch (d) {
+              reject(d as Error);
+            }
+          });
         });
-      });
+      attempt();
     });
   }
 

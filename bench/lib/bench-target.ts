@@ -14,12 +14,15 @@ export interface SetupSql {
   end(): Promise<void>;
 }
 
+/** A releasable baseline's hold INSERT: checked against the entry under a shared row lock (safe), or a plain INSERT (not). */
+export type HoldGuard = "guarded" | "unguarded";
+
 /** What a hand-written baseline does: a hand-out, and a releasable hand-out with its release. */
 export interface HandOutBaseline {
   /** SELECT + reserve UPDATE + decrypt; undefined when no token is stored. */
   handOut(userId: string, host: string, lifetimeMs: number): Promise<string | undefined>;
   /** SELECT + INSERT hold + decrypt; the token and the hold to release. */
-  handOutReleasable(userId: string, host: string, lifetimeMs: number): Promise<{ value: string; holdId: string } | undefined>;
+  handOutReleasable(userId: string, host: string, lifetimeMs: number, guard: HoldGuard): Promise<{ value: string; holdId: string } | undefined>;
   /** DELETE the hold. */
   release(holdId: string): Promise<void>;
   end(): Promise<void>;

@@ -5,7 +5,7 @@ import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { TokenCrypto } from "../../src/token-crypto";
 import type { TokenService } from "../../src/token-service";
-import type { BenchTarget, HandOutBaseline, SetupSql } from "./bench-target";
+import type { BenchTarget, HandOutBaseline, HoldGuard, SetupSql } from "./bench-target";
 import type { Operation } from "./closed-loop";
 import { accessTokenOf, bulkReadable, READABLE_USERS, readableUserId, storeReadable } from "./seed";
 
@@ -98,12 +98,12 @@ export class HandOutFixture {
     };
   }
 
-  /** The hand-written SELECT + INSERT hold, then DELETE hold. */
-  baselineReleasableOp(pick: () => string): Operation {
+  /** The hand-written SELECT + INSERT hold (guarded: the library's statement), then DELETE hold. */
+  baselineReleasableOp(pick: () => string, guard: HoldGuard = "guarded"): Operation {
     const lifetimeMs = LIFETIME_MINUTES * 60_000;
     return async () => {
       const userId = pick();
-      const got = await this.baseline.handOutReleasable(userId, BENCH_HOST, lifetimeMs);
+      const got = await this.baseline.handOutReleasable(userId, BENCH_HOST, lifetimeMs, guard);
       if (got?.value !== accessTokenOf(userId)) throw new Error("baseline handed out an unexpected token");
       await this.baseline.release(got.holdId);
     };

@@ -3,17 +3,15 @@ import { createTokenService } from "../../src/create-token-service";
 import { StaticFeatureFlags } from "../../src/flags/static-feature-flags";
 import { BitbucketServerProvider } from "../../src/providers/bitbucket-server-provider";
 import { dataSourceOptionsFromUrl } from "../../src/storage/data-source";
-import { toPostgresSql } from "../../src/storage/postgres-dialect";
-import { insertHoldSql, shareLockClause } from "../../src/storage/token-store";
-import { FIND_SQL, RELEASE_SQL, RESERVE_SQL } from "./baseline-mysql2";
-import { PG_FIND_SQL, PG_RELEASE_SQL, PG_RESERVE_SQL } from "./baseline-pg";
+import { FIND_SQL, GUARDED_HOLD_SQL, RELEASE_SQL, RESERVE_SQL } from "./baseline-mysql2";
+import { PG_FIND_SQL, PG_GUARDED_HOLD_SQL, PG_RELEASE_SQL, PG_RESERVE_SQL } from "./baseline-pg";
 import type { BenchTarget } from "./bench-target";
 
 export interface BaselineCheck {
   /**
    * The library's first hand-out of a user sends a SELECT and the baseline's reserve UPDATE; the next
    * one only the SELECT; a releasable one a SELECT and one INSERT … SELECT of a hold (the baseline's
-   * INSERT, guarded and locking: src/hand-out-reservation.ts), and its release the baseline's DELETE.
+   * guarded INSERT, locking the entry: src/hand-out-reservation.ts), and its release the baseline's DELETE.
    */
   inSync: boolean;
   /** What the first and the second hand-out of one user sent, whitespace-normalised. */
@@ -78,8 +76,7 @@ export async function checkBaselineStatements(db: BenchTarget, host: string, use
   const where = find.slice(find.indexOf("WHERE "));
   const reserve = normalize(db.kind === "postgres" ? PG_RESERVE_SQL : RESERVE_SQL);
   const isSelect = (q: string | undefined) => q !== undefined && q.startsWith("SELECT ") && q.endsWith(where);
-  const insertHold = insertHoldSql(shareLockClause(ds.options.type), false);
-  const holdInsert = normalize(db.kind === "postgres" ? toPostgresSql(insertHold) : insertHold);
+  const holdInsert = normalize(db.kind === "postgres" ? PG_GUARDED_HOLD_SQL : GUARDED_HOLD_SQL);
   const releaseSql = normalize(db.kind === "postgres" ? PG_RELEASE_SQL : RELEASE_SQL);
   const inSync =
     first.length === 2 && isSelect(first[0]) && first[1] === reserve &&
