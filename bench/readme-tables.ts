@@ -49,10 +49,12 @@ lines.push(
   "",
 );
 
-/** A cell's goal column; cells without a goal (older runs had none) are information only. */
-function goalText(c: CellResult): string {
+/** A cell's goal column over the runs that have it: met in all, or in how many; no goal = information only. */
+function goalText(c: CellResult, same: CellResult[]): string {
   if (!c.goal) return "information (no goal)";
-  return `${c.met ? "met" : "**missed**"} (≥ ${c.goal.throughputRatio}×, p99 ≤ ${c.goal.p99Ratio}×)`;
+  const met = same.filter((x) => x.met).length;
+  const verdict = met === same.length ? (same.length > 1 ? `met in all ${same.length} runs` : "met") : `**missed** in ${same.length - met} of ${same.length} run${same.length > 1 ? "s" : ""}`;
+  return `${verdict} (≥ ${c.goal.throughputRatio}×, p99 ≤ ${c.goal.p99Ratio}×)`;
 }
 
 /** The cells table of one server: `cellsOf` picks that server's cells from a run. */
@@ -69,7 +71,7 @@ function cellsTable(cellsOf: (run: BenchResults) => CellResult[] | undefined): v
     const tput = same.length > 1 ? `${c.throughputRatio} (runs ${range(same.map((x) => x.throughputRatio))})` : String(c.throughputRatio);
     const p99 = same.length > 1 ? `${c.p99Ratio} (runs ${range(same.map((x) => x.p99Ratio))})` : String(c.p99Ratio);
     lines.push(
-      `| ${c.name} | ${c.users} | ${c.concurrency} | ${c.library.opsPerSec} | ${c.baseline.opsPerSec} | ${tput} | ${range(perRound)} | ${ms(c.library.latencyMs.p99)} / ${ms(c.baseline.latencyMs.p99)} | ${p99} | ${c.writeFreeShare} | ${goalText(c)} |`,
+      `| ${c.name} | ${c.users} | ${c.concurrency} | ${c.library.opsPerSec} | ${c.baseline.opsPerSec} | ${tput} | ${range(perRound)} | ${ms(c.library.latencyMs.p99)} / ${ms(c.baseline.latencyMs.p99)} | ${p99} | ${c.writeFreeShare} | ${goalText(c, same)} |`,
     );
   });
   lines.push("");
