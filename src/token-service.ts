@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { performance } from "node:perf_hooks";
 import { inspect } from "node:util";
 import type { Registry } from "prom-client";
 import type { Clock } from "./clock";
@@ -12,7 +11,8 @@ import { coveredWithoutWrite, refreshWindowMs, reservationEndMs, type Reservatio
 import { RefreshCoordinator, type LeaseOptions } from "./refresh-coordinator";
 import { decide, type Decision, type EntryState, type HandOutRequest, type OpportunisticLabel, type RefreshPolicy } from "./refresh-policy";
 import type { RetryOptions } from "./refresh-with-retries";
-import type { ReapCursor, StoredEntry, TokenStore } from "./storage/token-store";
+import { DEFAULT_REAP_BATCH_SIZE, reapDeadEntries } from "./reaper";
+import type { StoredEntry, TokenStore } from "./storage/token-store";
 import { REUSE_MODES, Token, type HandOutRef, type StoreTokenInput } from "./token";
 import type { TokenCrypto } from "./token-crypto";
 import { checkNumberArgument, checkObjectArgument, describeValue } from "./check-option";
@@ -298,28 +298,15 @@ export class TokenService {
 
   /**
    * Deletes entries that can never be handed out again (expired with no refresh token, or expired
-   * and marked for re-authorisation), in bounded batches. Safe to run on every replica at once.
-   * Returns the number deleted.
+   * and marked for re-authorisation), then releasable holds that ended over an hour ago, in paced
+   * batches of `batchSize` (default 250; src/reaper.ts). Safe to run on every replica at once.
+   * Returns the number of entries deleted.
    */
   async reapExpired(options: { batchSize?: number; maxBatches?: number } = {}): Promise<number> {
     checkObjectArgument(options, "options", ["batchSize", "maxBatches"]);
-    const batchSize = options.batchSize === undefined ? 1000 : checkNumberArgument(options.batchSize, "batchSize", { min: 1, max: 100_000, integer: true });
+    const batchSize = options.batchSize === undefined ? DEFAULT_REAP_BATCH_SIZE : checkNumberArgument(options.batchSize, "batchSize", { min: 1, max: 100_000, integer: true });
     const maxBatches = options.maxBatches === undefined ? Number.POSITIVE_INFINITY : checkNumberArgument(options.maxBatches, "maxBatches", { min: 1, max: Number.POSITIVE_INFINITY, integer: true });
-    let total = 0;
-    const cursor: ReapCursor = {};
-    for (let batch = 0; batch < maxBatches; batch++) {
-      const startedMs = performance.now();
-      const deleted = await this.store.deleteDeadBatch(this.clock.now(), batchSize, cursor);
-      total += deleted;
-      if (deleted < batchSize) break;
-      // Paced: rest twice as long as the batch took (real time), so a large reap takes about a third
-      // of the database's attention and hand-outs keep their latency (see bench/, "reaping").
-      await pause(Math.min(REAP_MAX_PAUSE_MS, (performance.now() - startedMs) * REAP_PAUSE_FACTOR));
-    }
-    // Holds that were never released end with their reservation; drop them an hour later.
-    const holdsBefore = new Date(this.clock.now().getTime() - 3_600_000);
-    for (let batch = 0; batch < maxBatches && (await this.store.deleteEndedHoldsBatch(holdsBefore, batchSize)) === batchSize; batch++);
-    return total;
+    return (await reapDeadEntries(this.store, { batchSize, maxBatches, now: () => this.clock.now() })).deleted;
   }
 
   private async handOut(userId: string, host: string, request: HandOutRequest, scopes: string[], flags: TokenFlags, releasable: boolean): Promise<Token | undefined> {
@@ -645,14 +632,6 @@ interface RecordOptions {
   refreshWindowMs: number | undefined;
   /** This call's own refresh stored the entry's version (see recordHold). */
   ownRefresh: boolean;
-}
-
-/** reapExpired rests this many times as long as each batch took, at most REAP_MAX_PAUSE_MS. */
-const REAP_PAUSE_FACTOR = 2;
-const REAP_MAX_PAUSE_MS = 1_000;
-
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** An entry or hold id as the store issues them (a UUID); anything else is not ours. */

@@ -1,4 +1,5 @@
 import { performance } from "node:perf_hooks";
+import { DEFAULT_REAP_BATCH_SIZE } from "../../src/reaper";
 import { runFor, runUntil, type LoopResult, type Operation } from "./closed-loop";
 import { merge, type SideResult } from "./compare";
 import { BENCH_HOST, type HandOutFixture } from "./handout-fixture";
@@ -16,7 +17,7 @@ export interface ReapingRun {
   concurrency: number;
   /** Library hand-outs with no reaper running (the idle segments). */
   idle: SideResult;
-  /** The same hand-outs while `reapExpired()` (batches of 1000, its pacing) runs. */
+  /** The same hand-outs while `reapExpired()` (its default batches and pacing) runs. */
   duringReap: SideResult;
   p99Ratio: number;
   throughputRatio: number;
@@ -40,6 +41,7 @@ export async function runReaping(
   concurrency: number,
   segmentMs: number,
   log: (s: string) => void,
+  batchSize = DEFAULT_REAP_BATCH_SIZE,
 ): Promise<ReapingRun> {
   await bulkInsert(fixture.pool, BENCH_HOST, { kind: "dead", from: dead.from, to: dead.from + dead.rows }, 2);
   await runFor(concurrency, op, 1000); // warm-up
@@ -52,9 +54,9 @@ export async function runReaping(
     const t0 = performance.now();
     const reaping = (async () => {
       while (!done && performance.now() - t0 < segmentMs) {
-        const n = await fixture.service.reapExpired({ batchSize: 1000, maxBatches: 1 });
+        const n = await fixture.service.reapExpired({ batchSize, maxBatches: 1 });
         deleted += n;
-        if (n < 1000) done = true;
+        if (n < batchSize) done = true;
       }
     })();
     during.push(await runUntil(concurrency, op, reaping));
@@ -92,7 +94,7 @@ export async function runReaping(
 
 export function reapingTable(runs: ReapingRun[]): string {
   return renderTable(
-    `Reaping: reapExpired() (batches of 1000, paced) over dead rows while library hand-outs run, alternating idle and reaping segments; goal p99 ≤ ${REAPING_GOAL.p99Ratio}× idle, throughput ≥ ${REAPING_GOAL.throughputRatio}× idle`,
+    `Reaping: reapExpired() (batches of ${DEFAULT_REAP_BATCH_SIZE}, paced) over dead rows while library hand-outs run, alternating idle and reaping segments; goal p99 ≤ ${REAPING_GOAL.p99Ratio}× idle, throughput ≥ ${REAPING_GOAL.throughputRatio}× idle`,
     ["hand-outs", "phase", "conc", "ops/s", "p50 ms", "p99 ms", "max ms", "errors", "reaped", "reap s", "rows/s", "tput ×", "pairs ×", "p99 ×", "goal"],
     runs.flatMap((r) => [
       [r.handOuts, "idle", r.concurrency, r.idle.opsPerSec, r.idle.latencyMs.p50, r.idle.latencyMs.p99, r.idle.latencyMs.max, r.idle.errors, undefined, undefined, undefined, undefined, undefined, undefined, undefined],

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { TokenStore } from "../../src/storage/token-store";
 import { dbKinds, rawQuery } from "../support/databases";
-import { Collector, HOST, cli, dropCliDatabases, migratedDatabaseUrl, withDataSource } from "./cli-harness";
+import { Collector, HOST, cli, dropCliDatabases, migratedDatabaseUrl, newKey, serviceWithKeys, withDataSource } from "./cli-harness";
 
 const HOUR = 3_600_000;
 
@@ -70,6 +70,21 @@ for (const kind of dbKinds()) {
       const second = await cli(["reap", "--database-url", url, "--batch-size", "2"]);
       expect(second.stdout).to.include("Reaped 3 dead token entries in 2 batch(es)").and.not.include("Stopped");
       expect(await remainingUsers(url)).to.deep.equal([]);
+    });
+
+    it("deletes 250 entries per batch unless told otherwise, as reapExpired() does (the shared, paced reaper)", async () => {
+      const url = await migratedDatabaseUrl(kind);
+      await seed(url, Array.from({ length: 510 }, (_, k) => ({ userId: `dead-${String(k).padStart(3, "0")}`, expiresInMs: -HOUR, refreshable: false })));
+      const run = await cli(["reap", "--database-url", url, "--max-batches", "1"]);
+      expect(run.code, run.stderr).to.equal(0);
+      expect(run.stdout).to.include("Reaped 250 dead token entries in 1 batch(es)").and.include("Stopped at --max-batches 1");
+      const service = await serviceWithKeys(url, [newKey("k1")]);
+      try {
+        expect(await service.reapExpired({ maxBatches: 1 })).to.equal(250);
+      } finally {
+        await service.close();
+      }
+      expect(await remainingUsers(url)).to.have.length(10);
     });
 
     it("removes hand-out holds that ended more than an hour ago", async () => {
