@@ -53,48 +53,55 @@ export class BaselineMysql2 implements HandOutBaseline {
 
   /** SELECT + reserve UPDATE + decrypt; undefined when no token is stored. */
   handOut(userId: string, host: string, lifetimeMs: number): Promise<string | undefined> {
-    return new Promise((resolve, reject) => {
-      const attempt = () =>
-        this.pool.query<Row[]>(FIND_SQL, [userId, host], (error, rows) => {
-          if (error) return reject(error);
-          const row = rows[0];
-          if (!row) return resolve(undefined);
-          const now = Date.now();
-          if (row.expiryDate && row.expiryDate.getTime() < now + lifetimeMs) return reject(new Error("baseline: token cannot cover the lifetime (the benchmark stores 24 h tokens)"));
-          const until = sqlDate(now + lifetimeMs);
-          this.pool.query<ResultSetHeader>(RESERVE_SQL, [until, until, until, until, row.id, row.version, sqlDate(now)], (e, result) => {
-            if (e) return reject(e);
-            if (result.affectedRows === 0) return attempt(); // changed under us: read again, as the library does
-            try {
-              resolve(this.decrypt.accessToken(row.accessToken, userId, host));
-            } catch (d) {
-              reject(d as Error);
-            }
-          });
-        });
-      attempt();
-    });
+    return this.readThenWrite(
+      userId,
+      host,
+      (row, now) => {
+        if (row.expiryDate && row.expiryDate.getTime() < now + lifetimeMs) throw new Error("baseline: token cannot cover the lifetime (the benchmark stores 24 h tokens)");
+        const until = sqlDate(now + lifetimeMs);
+        return [RESERVE_SQL, [until, until, until, until, row.id, row.version, sqlDate(now)]];
+      },
+      (row) => this.decrypt.accessToken(row.accessToken, userId, host),
+    );
   }
 
   /** SELECT + INSERT hold (guarded or not) + decrypt; returns the token and the hold to release. */
   handOutReleasable(userId: string, host: string, lifetimeMs: number, guard: HoldGuard): Promise<{ value: string; holdId: string } | undefined> {
+    const holdId = randomUUID();
+    return this.readThenWrite(
+      userId,
+      host,
+      (row, now) =>
+        guard === "guarded"
+          ? [GUARDED_HOLD_SQL, [holdId, sqlDate(now + lifetimeMs), row.id, row.version, sqlDate(now)]]
+          : [HOLD_SQL, [holdId, row.id, row.version, sqlDate(now + lifetimeMs)]],
+      (row) => ({ value: this.decrypt.accessToken(row.accessToken, userId, host), holdId }),
+    );
+  }
+
+  /**
+   * Every baseline hand-out: read the row, send one conditional write about it (`write` may throw to
+   * refuse the row), read again when the write matched nothing (the row changed under us, as the
+   * library does), then `result` (the decrypt). Undefined when no token is stored.
+   */
+  private readThenWrite<T>(userId: string, host: string, write: (row: Row, now: number) => [string, unknown[]], result: (row: Row) => T): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
       const attempt = () =>
         this.pool.query<Row[]>(FIND_SQL, [userId, host], (error, rows) => {
           if (error) return reject(error);
           const row = rows[0];
           if (!row) return resolve(undefined);
-          const holdId = randomUUID();
-          const now = Date.now();
-          const [sql, params] =
-            guard === "guarded"
-              ? [GUARDED_HOLD_SQL, [holdId, sqlDate(now + lifetimeMs), row.id, row.version, sqlDate(now)]]
-              : [HOLD_SQL, [holdId, row.id, row.version, sqlDate(now + lifetimeMs)]];
-          this.pool.query<ResultSetHeader>(sql, params, (e, result) => {
+          let statement: [string, unknown[]];
+          try {
+            statement = write(row, Date.now());
+          } catch (w) {
+            return reject(w as Error);
+          }
+          this.pool.query<ResultSetHeader>(statement[0], statement[1], (e, written) => {
             if (e) return reject(e);
-            if (result.affectedRows === 0) return attempt(); // the entry changed (a refresh): read again
+            if (written.affectedRows === 0) return attempt();
             try {
-              resolve({ value: this.decrypt.accessToken(row.accessToken, userId, host), holdId });
+              resolve(result(row));
             } catch (d) {
               reject(d as Error);
             }

@@ -74,47 +74,55 @@ export class BaselinePg implements HandOutBaseline {
   }
 
   handOut(userId: string, host: string, lifetimeMs: number): Promise<string | undefined> {
-    return new Promise((resolve, reject) => {
-      const attempt = () =>
-        this.run(FIND, [userId, host], (error, found) => {
-          if (error) return reject(error);
-          const row = found.rows[0] as Row | undefined;
-          if (!row) return resolve(undefined);
-          const now = Date.now();
-          if (row.expiryDate && Date.parse(`${row.expiryDate.replace(" ", "T")}Z`) < now + lifetimeMs) return reject(new Error("baseline: token cannot cover the lifetime (the benchmark stores 24 h tokens)"));
-          const until = sqlDate(now + lifetimeMs);
-          this.run(RESERVE, [until, until, until, until, row.id, row.version, sqlDate(now)], (e, result) => {
-            if (e) return reject(e);
-            if (result.rowCount === 0) return attempt(); // changed under us: read again, as the library does
-            try {
-              resolve(this.decrypt.accessToken(row.accessToken, userId, host));
-            } catch (d) {
-              reject(d as Error);
-            }
-          });
-        });
-      attempt();
-    });
+    return this.readThenWrite(
+      userId,
+      host,
+      (row, now) => {
+        if (row.expiryDate && Date.parse(`${row.expiryDate.replace(" ", "T")}Z`) < now + lifetimeMs) throw new Error("baseline: token cannot cover the lifetime (the benchmark stores 24 h tokens)");
+        const until = sqlDate(now + lifetimeMs);
+        return [RESERVE, [until, until, until, until, row.id, row.version, sqlDate(now)]];
+      },
+      (row) => this.decrypt.accessToken(row.accessToken, userId, host),
+    );
   }
 
   handOutReleasable(userId: string, host: string, lifetimeMs: number, guard: HoldGuard): Promise<{ value: string; holdId: string } | undefined> {
+    const holdId = randomUUID();
+    return this.readThenWrite(
+      userId,
+      host,
+      (row, now) =>
+        guard === "guarded"
+          ? [GUARDED_HOLD, [holdId, sqlDate(now + lifetimeMs), row.id, row.version, sqlDate(now)]]
+          : [HOLD, [holdId, row.id, row.version, sqlDate(now + lifetimeMs)]],
+      (row) => ({ value: this.decrypt.accessToken(row.accessToken, userId, host), holdId }),
+    );
+  }
+
+  /** As BaselineMysql2's: read, one conditional write (re-read when it matched nothing), then `result`. */
+  private readThenWrite<T>(
+    userId: string,
+    host: string,
+    write: (row: Row, now: number) => [Omit<QueryConfig, "values">, unknown[]],
+    result: (row: Row) => T,
+  ): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
       const attempt = () =>
         this.run(FIND, [userId, host], (error, found) => {
           if (error) return reject(error);
           const row = found.rows[0] as Row | undefined;
           if (!row) return resolve(undefined);
-          const holdId = randomUUID();
-          const now = Date.now();
-          const [statement, values] =
-            guard === "guarded"
-              ? [GUARDED_HOLD, [holdId, sqlDate(now + lifetimeMs), row.id, row.version, sqlDate(now)]]
-              : [HOLD, [holdId, row.id, row.version, sqlDate(now + lifetimeMs)]];
-          this.run(statement, values, (e, result) => {
+          let statement: [Omit<QueryConfig, "values">, unknown[]];
+          try {
+            statement = write(row, Date.now());
+          } catch (w) {
+            return reject(w as Error);
+          }
+          this.run(statement[0], statement[1], (e, written) => {
             if (e) return reject(e);
-            if (result.rowCount === 0) return attempt(); // the entry changed (a refresh): read again
+            if (written.rowCount === 0) return attempt();
             try {
-              resolve({ value: this.decrypt.accessToken(row.accessToken, userId, host), holdId });
+              resolve(result(row));
             } catch (d) {
               reject(d as Error);
             }
