@@ -146,15 +146,23 @@ async function statementCheck(db: BenchTarget, fixture: HandOutFixture): Promise
  * The cells every server runs: write-free (16 and 1 callers), one hot user, releasable. Every user
  * is handed out once first (and so pinned): the steady state of the write-free cells.
  */
-async function steadyStateCells(fixture: HandOutFixture, cell: (spec: CellSpec) => Promise<void>, log: (s: string) => void): Promise<void> {
+async function steadyStateCells(fixture: HandOutFixture, check: BaselineCheck, cell: (spec: CellSpec) => Promise<void>, log: (s: string) => void): Promise<void> {
   log("hand-out cells…");
   const users = fixture.users;
   await runClosedLoop(16, fixture.libraryOp(roundRobin([...users, HOT_USER])), (_ms, ops) => ops >= users.length + 1);
   await cell({ name: "write-free", kind: "write-free", users: "1000", concurrency: 16, library: fixture.libraryOp(roundRobin(users)), baseline: fixture.baselineOp(roundRobin(users)) });
+  const uncached = await fixture.serviceWithoutDecryptCache();
+  await cell({ name: "write-free, without the decrypted-token cache", kind: "write-free-uncached", users: "1000", concurrency: 16, library: fixture.libraryOp(roundRobin(users), uncached), baseline: fixture.baselineOp(roundRobin(users)), service: uncached });
   await cell({ name: "write-free", kind: "write-free", users: "1000", concurrency: 1, library: fixture.libraryOp(roundRobin(users)), baseline: fixture.baselineOp(roundRobin(users)) });
   await cell({ name: "write-free, one hot user", kind: "write-free", users: "1", concurrency: 16, library: fixture.libraryOp(() => HOT_USER), baseline: fixture.baselineOp(() => HOT_USER) });
   await cell({ name: "releasable (hand-out + release)", kind: "releasable", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users), "guarded") });
   await cell({ name: "releasable, vs an unguarded hold INSERT", kind: "releasable-unguarded", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users), "unguarded") });
+  // The library's own SELECT, as captured (only when the check found it: otherwise it may not be one).
+  const librarySelect = check.inSync ? check.secondHandOut[0] : undefined;
+  if (librarySelect) {
+    const reading = fixture.baseline.readingWith(librarySelect);
+    await cell({ name: "releasable, vs a baseline reading what the library reads", kind: "releasable-library-read", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users), "guarded", reading) });
+  } else log("  statement check failed: the cell with the library's SELECT is left out");
 }
 
 /** The must-write cell: the first hand-out of each of the bulk users 0 … WARM_USERS-1 (seeded), rows warmed first. */
@@ -193,8 +201,9 @@ async function benchMariadb(db: BenchDatabase, run: Run): Promise<Record<string,
   const cell = cellRunner(fixture, run, cells);
   try {
     log("MariaDB:");
-    out.baselineCheck = await statementCheck(db, fixture);
-    if (sections.has("cells")) await steadyStateCells(fixture, cell, log);
+    const check = await statementCheck(db, fixture);
+    out.baselineCheck = check;
+    if (sections.has("cells")) await steadyStateCells(fixture, check, cell, log);
     if (sections.has("cold") || sections.has("cells")) {
       const seeded = await seed(fixture, entries, log);
       out.seed = seeded;
@@ -251,9 +260,10 @@ async function benchPostgres(db: PostgresBenchDatabase, run: Run): Promise<Recor
   const cell = cellRunner(fixture, run, cells);
   try {
     run.log("PostgreSQL:");
-    out.baselineCheck = await statementCheck(db, fixture);
+    const check = await statementCheck(db, fixture);
+    out.baselineCheck = check;
     if (run.sections.has("cells")) {
-      await steadyStateCells(fixture, cell, run.log);
+      await steadyStateCells(fixture, check, cell, run.log);
       out.seed = await seed(fixture, WARM_USERS, run.log);
       // A freshly bulk-loaded table: vacuum it now (hint bits, visibility map, statistics) and flush
       // it, so that autovacuum and a checkpoint do not land in the middle of one side's segment.

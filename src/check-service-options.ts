@@ -4,6 +4,7 @@ import type { ScmProvider } from "./providers/scm-provider";
 import { canonicalHost } from "./providers/normalize-host";
 import { DEFAULT_LEASE, type LeaseOptions } from "./refresh-coordinator";
 import { DEFAULT_RETRY, type RetryOptions } from "./refresh-with-retries";
+import { DEFAULT_DECRYPTED_TOKEN_CACHE_SIZE } from "./token-crypto";
 import { TOKEN_SERVICE_OPTION_KEYS, type TokenServiceOptions } from "./token-service-options";
 import { LIFETIME_MINUTES, MAX_WAIT_MS } from "./validation";
 
@@ -14,6 +15,7 @@ export interface CheckedServiceOptions {
   drainPollMs: number;
   poolSize: number | undefined;
   legacyReplicas: boolean;
+  decryptedTokenCacheSize: number;
   retry: RetryOptions;
   lease: LeaseOptions;
 }
@@ -92,6 +94,7 @@ export function checkServiceOptions(options: TokenServiceOptions): CheckedServic
     drainPollMs: numbers(options.drainPollMs, "drainPollMs", { min: 1, max: MS_PER_HOUR, unit: "milliseconds" }, SERVICE_DEFAULTS.drainPollMs),
     poolSize: options.poolSize === undefined ? undefined : checkNumberOption(options.poolSize, "poolSize", { min: 1, max: 1000, integer: true }),
     legacyReplicas: options.legacyReplicas === true,
+    decryptedTokenCacheSize: numbers(options.decryptedTokenCacheSize, "decryptedTokenCacheSize", { min: 0, max: 1_000_000, integer: true }, DEFAULT_DECRYPTED_TOKEN_CACHE_SIZE),
     retry,
     lease,
   };

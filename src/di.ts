@@ -54,7 +54,7 @@ export function tokenServiceModule(options: TokenServiceOptions & { dataSource: 
 /** Validates options and builds the parts that have no I/O. Fails at start-up, not on the first hand-out. */
 export function resolveParts(options: TokenServiceOptions): { crypto: TokenCrypto; flags: StaticFeatureFlags | NonNullable<TokenServiceOptions["flags"]>; metrics: TokenMetrics; registry: Registry; settings: TokenServiceSettings } {
   const checked = checkServiceOptions(options);
-  const crypto = new TokenCrypto(new KeyRing(options.encryptionKeys));
+  const crypto = new TokenCrypto(new KeyRing(options.encryptionKeys), checked.decryptedTokenCacheSize);
   const registry = options.metricsRegistry ?? new Registry();
   const logger = options.logger ?? silentLogger;
   return {

@@ -68,6 +68,14 @@ export interface TokenServiceOptions {
    * becomes refreshable when the reservation ends, not at once.
    */
   legacyReplicas?: boolean;
+  /**
+   * How many decrypted access tokens to keep in memory, so that repeated hand-outs of a stored token
+   * skip its AES-GCM decrypt (default 10 000; 0 keeps none). Keyed by user, host and ciphertext: a
+   * refreshed or replaced token is never served from it, and a row read for the wrong user still
+   * fails to decrypt. Refresh tokens are never kept. Set 0 if no plaintext token may stay in the
+   * process's memory beyond the call that handed it out.
+   */
+  decryptedTokenCacheSize?: number;
 }
 
 /**
@@ -93,6 +101,7 @@ export const TOKEN_SERVICE_OPTION_KEYS = [
   "drainPollMs",
   "poolSize",
   "statementTimeoutMs",
+  "decryptedTokenCacheSize",
 ] as const satisfies ReadonlyArray<keyof TokenServiceOptions>;
 
 type MissingOptionKeys = Exclude<keyof TokenServiceOptions, (typeof TOKEN_SERVICE_OPTION_KEYS)[number]>;

@@ -43,12 +43,17 @@ interface Row extends RowDataPacket {
 export class BaselineMysql2 implements HandOutBaseline {
   private readonly decrypt: BaselineDecrypt;
 
-  /** `keys`: id → base64 of 32 bytes, the same ring the library got. */
+  /** `keys`: id → base64 of 32 bytes, the same ring the library got; `findSql`: the read (see readingWith). */
   constructor(
     private readonly pool: Pool,
-    keys: readonly { id: string; key: string }[],
+    private readonly keys: readonly { id: string; key: string }[],
+    private readonly findSql = FIND_SQL,
   ) {
     this.decrypt = new BaselineDecrypt(keys);
+  }
+
+  readingWith(findSql: string): BaselineMysql2 {
+    return new BaselineMysql2(this.pool, this.keys, findSql);
   }
 
   /** SELECT + reserve UPDATE + decrypt; undefined when no token is stored. */
@@ -87,7 +92,7 @@ export class BaselineMysql2 implements HandOutBaseline {
   private readThenWrite<T>(userId: string, host: string, write: (row: Row, now: number) => [string, unknown[]], result: (row: Row) => T): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
       const attempt = () =>
-        this.pool.query<Row[]>(FIND_SQL, [userId, host], (error, rows) => {
+        this.pool.query<Row[]>(this.findSql, [userId, host], (error, rows) => {
           if (error) return reject(error);
           const row = rows[0];
           if (!row) return resolve(undefined);

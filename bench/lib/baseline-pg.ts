@@ -59,14 +59,19 @@ export class BaselinePg implements HandOutBaseline {
   private readonly decrypt: BaselineDecrypt;
   private readonly types: CustomTypesConfig;
 
-  /** `types`: the pg module's type registry (pg.types); `keys`: the key ring the library got. */
+  /** `types`: the pg module's type registry (pg.types); `keys`: the key ring the library got; `find`: the read (see readingWith). */
   constructor(
     private readonly pool: Pool,
-    types: CustomTypesConfig,
-    keys: readonly { id: string; key: string }[],
+    private readonly pgTypes: CustomTypesConfig,
+    private readonly keys: readonly { id: string; key: string }[],
+    private readonly find: Omit<QueryConfig, "values"> = FIND,
   ) {
     this.decrypt = new BaselineDecrypt(keys);
-    this.types = timestampAsText(types);
+    this.types = timestampAsText(pgTypes);
+  }
+
+  readingWith(findSql: string): BaselinePg {
+    return new BaselinePg(this.pool, this.pgTypes, this.keys, { name: "bench_find_as_library", text: findSql });
   }
 
   private run(statement: Omit<QueryConfig, "values">, values: unknown[], done: (error: Error | undefined, result: QueryResult) => void): void {
@@ -108,7 +113,7 @@ export class BaselinePg implements HandOutBaseline {
   ): Promise<T | undefined> {
     return new Promise((resolve, reject) => {
       const attempt = () =>
-        this.run(FIND, [userId, host], (error, found) => {
+        this.run(this.find, [userId, host], (error, found) => {
           if (error) return reject(error);
           const row = found.rows[0] as Row | undefined;
           if (!row) return resolve(undefined);

@@ -25,6 +25,13 @@ export interface HandOutBaseline {
   handOutReleasable(userId: string, host: string, lifetimeMs: number, guard: HoldGuard): Promise<{ value: string; holdId: string } | undefined>;
   /** DELETE the hold. */
   release(holdId: string): Promise<void>;
+  /**
+   * The same baseline on the same pool, reading with `findSql` — the library's own SELECT, as the
+   * statement check captured it (same lookup, all the columns the library reads) — instead of the
+   * minimal one. For an information cell that splits the library's gap into what it reads and what
+   * its code costs. `end()` of the original ends the shared pool.
+   */
+  readingWith(findSql: string): HandOutBaseline;
   end(): Promise<void>;
 }
 

@@ -48,18 +48,25 @@ export class HandOutFixture {
     private readonly crypto: TokenCrypto,
     /** The key ring both sides use (a probe service needs it too). */
     readonly encryptionKeys: { id: string; key: string }[],
+    private readonly db: BenchTarget,
   ) {}
+
+  private uncached: TokenService | undefined;
+
+  /**
+   * A second service on the same database (a pool of its own, of the same size) that keeps no
+   * decrypted tokens (decryptedTokenCacheSize 0): it decrypts on every hand-out, as the baseline does.
+   * Opened on first use.
+   */
+  async serviceWithoutDecryptCache(): Promise<TokenService> {
+    this.uncached ??= await benchService(this.db, this.encryptionKeys, { decryptedTokenCacheSize: 0 });
+    return this.uncached;
+  }
 
   static async create(db: BenchTarget): Promise<HandOutFixture> {
     const encryptionKeys = [{ id: "bench", key: randomBytes(32).toString("base64") }];
-    const service = await createTokenService({
-      databaseUrl: db.url,
-      poolSize: POOL_SIZE,
-      providers: [new BitbucketServerProvider({ host: BENCH_HOST, baseUrl: "http://127.0.0.1:9", clientId: "bench", clientSecret: "bench" })],
-      encryptionKeys,
-      flags: new StaticFeatureFlags({ opportunisticRefresh: false }),
-    });
-    const fixture = new HandOutFixture(service, db.baseline(POOL_SIZE, encryptionKeys), db.setupSql(2), new TokenCrypto(new KeyRing(encryptionKeys)), encryptionKeys);
+    const service = await benchService(db, encryptionKeys);
+    const fixture = new HandOutFixture(service, db.baseline(POOL_SIZE, encryptionKeys), db.setupSql(2), new TokenCrypto(new KeyRing(encryptionKeys)), encryptionKeys, db);
     await storeReadable(service, BENCH_HOST, [...fixture.users, HOT_USER]);
     return fixture;
   }
@@ -69,11 +76,11 @@ export class HandOutFixture {
     return bulkReadable(this.pool, BENCH_HOST, this.crypto, from, to, 2, progress);
   }
 
-  /** getTokenForHost (non-releasable, 5 minutes) of the user `pick` gives; checks every token. */
-  libraryOp(pick: () => string): Operation {
+  /** getTokenForHost (non-releasable, 5 minutes) of the user `pick` gives, on `service` (default: the fixture's); checks every token. */
+  libraryOp(pick: () => string, service: TokenService = this.service): Operation {
     return async () => {
       const userId = pick();
-      const token = await this.service.getTokenForHost(userId, BENCH_HOST, { lifetimeMinutes: LIFETIME_MINUTES });
+      const token = await service.getTokenForHost(userId, BENCH_HOST, { lifetimeMinutes: LIFETIME_MINUTES });
       if (token?.value !== accessTokenOf(userId)) throw new Error("library handed out an unexpected token");
     };
   }
@@ -98,26 +105,26 @@ export class HandOutFixture {
     };
   }
 
-  /** The hand-written SELECT + INSERT hold (guarded: the library's statement), then DELETE hold. */
-  baselineReleasableOp(pick: () => string, guard: HoldGuard = "guarded"): Operation {
+  /** The hand-written SELECT + INSERT hold (guarded: the library's statement), then DELETE hold; on `baseline` (default: the fixture's). */
+  baselineReleasableOp(pick: () => string, guard: HoldGuard = "guarded", baseline: HandOutBaseline = this.baseline): Operation {
     const lifetimeMs = LIFETIME_MINUTES * 60_000;
     return async () => {
       const userId = pick();
-      const got = await this.baseline.handOutReleasable(userId, BENCH_HOST, lifetimeMs, guard);
+      const got = await baseline.handOutReleasable(userId, BENCH_HOST, lifetimeMs, guard);
       if (got?.value !== accessTokenOf(userId)) throw new Error("baseline handed out an unexpected token");
-      await this.baseline.release(got.holdId);
+      await baseline.release(got.holdId);
     };
   }
 
   /** The library's count of write-free hand-outs so far (scm_token_handouts_write_free_total). */
-  async writeFreeCount(): Promise<number> {
-    const metric = this.service.metricsRegistry.getSingleMetric("scm_token_handouts_write_free_total");
+  async writeFreeCount(service: TokenService = this.service): Promise<number> {
+    const metric = service.metricsRegistry.getSingleMetric("scm_token_handouts_write_free_total");
     return metric ? (await metric.get()).values.reduce((s, v) => s + v.value, 0) : 0;
   }
 
   /** The library's count of hand-outs so far (scm_token_refresh_requests_total). */
-  async handOutCount(): Promise<number> {
-    const metric = this.service.metricsRegistry.getSingleMetric("scm_token_refresh_requests_total");
+  async handOutCount(service: TokenService = this.service): Promise<number> {
+    const metric = service.metricsRegistry.getSingleMetric("scm_token_refresh_requests_total");
     return metric ? (await metric.get()).values.reduce((s, v) => s + v.value, 0) : 0;
   }
 
@@ -125,5 +132,18 @@ export class HandOutFixture {
     await this.pool.end();
     await this.baseline.end();
     await this.service.close();
+    await this.uncached?.close();
   }
+}
+
+/** The measured service: pool of POOL_SIZE, opportunistic refresh off, a provider that would fail loudly if a hand-out refreshed. */
+function benchService(db: BenchTarget, encryptionKeys: { id: string; key: string }[], extra: { decryptedTokenCacheSize?: number } = {}): Promise<TokenService> {
+  return createTokenService({
+    databaseUrl: db.url,
+    poolSize: POOL_SIZE,
+    providers: [new BitbucketServerProvider({ host: BENCH_HOST, baseUrl: "http://127.0.0.1:9", clientId: "bench", clientSecret: "bench" })],
+    encryptionKeys,
+    flags: new StaticFeatureFlags({ opportunisticRefresh: false }),
+    ...extra,
+  });
 }

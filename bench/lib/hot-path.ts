@@ -1,5 +1,6 @@
 import type { Operation } from "./closed-loop";
 import { compare, type Comparison, type CompareTiming } from "./compare";
+import type { TokenService } from "../../src/token-service";
 import type { HandOutFixture } from "./handout-fixture";
 import { renderTable } from "./table";
 
@@ -12,27 +13,39 @@ import { renderTable } from "./table";
  *   the entry), DELETE hold on both sides.
  * - releasable-unguarded: the same library calls against a baseline whose hold is a plain INSERT —
  *   unsafe against a concurrent refresh, so not a bar to meet: it shows what the guard costs.
+ * - write-free-uncached: the write-free cell on a second service that keeps no decrypted tokens
+ *   (decryptedTokenCacheSize 0), so it decrypts on every hand-out as the baseline does: what the
+ *   cache adds to the write-free ratio.
+ * - releasable-library-read: the same library calls against the releasable baseline reading with the
+ *   library's own SELECT (all the columns the library's decision needs, not the baseline's four):
+ *   what is left of the gap is the cost of the library's code; the rest is the cost of what it reads.
  * - cold: must-write hand-outs of users drawn at random from the whole 1M-row table, larger than the
  *   buffer pool.
  */
-export type CellKind = "write-free" | "must-write" | "releasable" | "releasable-unguarded" | "cold";
+export type CellKind = "write-free" | "write-free-uncached" | "must-write" | "releasable" | "releasable-unguarded" | "releasable-library-read" | "cold";
 
 /** A cell's goal; null = information only (no goal). */
 export type CellGoal = { throughputRatio: number; p99Ratio: number } | null;
 
 export const GOALS: Record<CellKind, CellGoal> = {
   "write-free": { throughputRatio: 2, p99Ratio: 1.5 },
+  "write-free-uncached": null,
   "must-write": { throughputRatio: 0.95, p99Ratio: 1.5 },
   releasable: { throughputRatio: 0.95, p99Ratio: 1.5 },
   "releasable-unguarded": null,
+  "releasable-library-read": null,
   cold: { throughputRatio: 0.9, p99Ratio: 1.5 },
 };
 
 export const CASE_NOTES: Record<CellKind, string> = {
   "write-free": "repeated 5-minute hand-outs of each user: the library reads only (the pin of an earlier hand-out covers it); baseline SELECT + reserve UPDATE",
+  "write-free-uncached":
+    "information, no goal: the write-free cell (16 callers) on a service with decryptedTokenCacheSize 0, which decrypts every token it hands out, as the baseline does; the difference to the write-free cell is what the cache of decrypted tokens brings",
   "must-write": "the first hand-out of each user (no pin yet): SELECT + reserve UPDATE on both sides",
   releasable: "hand-out + release: SELECT + INSERT … SELECT of a hold + DELETE hold on both sides (2 writes); the INSERT checks the entry (version, no refresh lease, no drain) under a shared row lock, so a concurrent refresh cannot revoke the token handed out",
   "releasable-unguarded": "information, no goal: the same library calls against a baseline whose hold is a plain INSERT … VALUES — unsafe (a refresh between its read and its insert revokes the token it hands out); the gap is the price of the guard",
+  "releasable-library-read":
+    "information, no goal: the same library calls against the releasable baseline reading with the library's own SELECT (the 17 columns its decision needs, where the baseline reads 4); the gap left is the cost of the library's code, the difference to the releasable cell the cost of reading what it reads",
   cold: "first hand-outs of users drawn at random from 1M rows (table > innodb_buffer_pool_size): SELECT + UPDATE on both sides",
 };
 
@@ -43,6 +56,8 @@ export interface CellSpec {
   concurrency: number;
   library: Operation;
   baseline: Operation;
+  /** The service `library` hands out from, when not the fixture's (its metrics give the write-free share). */
+  service?: TokenService;
 }
 
 export interface CellResult extends Comparison {
@@ -56,11 +71,11 @@ export interface CellResult extends Comparison {
 }
 
 export async function runCell(fixture: HandOutFixture, spec: CellSpec, timing: CompareTiming, libraryFirst: boolean, log: (s: string) => void): Promise<CellResult> {
-  const wf0 = await fixture.writeFreeCount();
-  const n0 = await fixture.handOutCount();
+  const wf0 = await fixture.writeFreeCount(spec.service);
+  const n0 = await fixture.handOutCount(spec.service);
   const r = await compare(spec.library, spec.baseline, spec.concurrency, timing, libraryFirst);
-  const wf = (await fixture.writeFreeCount()) - wf0;
-  const n = (await fixture.handOutCount()) - n0;
+  const wf = (await fixture.writeFreeCount(spec.service)) - wf0;
+  const n = (await fixture.handOutCount(spec.service)) - n0;
   const goal = GOALS[spec.kind];
   const met = (goal === null || (r.throughputRatio >= goal.throughputRatio && r.p99Ratio <= goal.p99Ratio)) && r.library.errors + r.baseline.errors === 0;
   const cell: CellResult = { name: spec.name, kind: spec.kind, users: spec.users, goal, writeFreeShare: n > 0 ? Math.round((wf / n) * 1000) / 1000 : 0, met, ...r };

@@ -138,6 +138,7 @@ describe("adversarial: createTokenService options", function () {
       numberOption("defaultLifetimeMinutes", 5, (n) => n >= 1 / 60 && n <= 1440),
       numberOption("drainPollMs", 1000, (n) => n >= 1 && n <= 60_000),
       numberOption("poolSize", 5, (n) => Number.isInteger(n) && n >= 1 && n <= 100),
+      numberOption("decryptedTokenCacheSize", 100, (n) => Number.isInteger(n) && n >= 0 && n <= 1_000_000),
       numberOption("retry.maxAttempts", 3, (n) => Number.isInteger(n) && n >= 1 && n <= 5),
       numberOption("retry.baseDelayMs", 200, (n) => n <= 1000),
       numberOption("retry.maxDelayMs", 5000, (n) => n <= 5000),
