@@ -1,5 +1,5 @@
 /**
- * `npx ts-node --transpile-only bench/profile-handout.ts [mariadb|postgres] [write-free|releasable|must-write, or baseline-<any of those>|baseline-releasable-unguarded]` under
+ * `npx ts-node --transpile-only bench/profile-handout.ts [mariadb|postgres] [write-free|releasable|must-write, or baseline-<any of those>|baseline-releasable-unguarded|write-free-uncached|must-write-uncached]` under
  * `node --cpu-prof`: the library's hand-outs alone (16 callers, 8 s) on a database of its own, to see
  * where the library's own CPU goes. Not a benchmark (no baseline); a tool for finding overhead.
  */
@@ -21,8 +21,11 @@ async function main(): Promise<void> {
       const pick = roundRobin(fixture.users);
       // must-write: first hand-outs of fresh users (seeded now; 10 s at ≤ 15k ops/s needs ≤ 150k).
       const fresh = mode.includes("must-write") ? await fixture.seedReadable(0, 150_000).then(() => eachOnce(shuffledRange(0, 150_000, 1), bulkUserId)) : pick;
+      const uncached = mode.endsWith("-uncached") ? await fixture.serviceWithoutDecryptCache() : undefined;
       const ops = {
         "must-write": fixture.libraryOp(fresh),
+        "must-write-uncached": fixture.libraryOp(fresh, uncached),
+        "write-free-uncached": fixture.libraryOp(pick, uncached),
         "baseline-must-write": fixture.baselineOp(fresh),
         "write-free": fixture.libraryOp(pick),
         releasable: fixture.libraryReleasableOp(pick),

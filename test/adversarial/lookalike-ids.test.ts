@@ -22,7 +22,7 @@ for (const kind of dbKinds()) {
     });
     after(async () => w?.close());
 
-    /** One pair: a stores; b reads, stores, deletes; a's token is untouched at every step. */
+    /** One pair: a stores and reads; b reads, stores, deletes; a's token is untouched at every step. */
     const checkPair = async (a: string, b: string, host: string, label: string) => {
       let victim: Victim;
       const storedA = await typedOutcome(`storeToken(a) [${label}]`, w.leaks, async () => (victim = await w.storeVictim(a, host)));
@@ -31,6 +31,11 @@ for (const kind of dbKinds()) {
         expect((storedA.error as InvalidArgumentError).argument).to.equal("userId");
         return;
       }
+
+      // a's own hand-out first: a's token is now in the service's cache of decrypted tokens
+      // (decryptedTokenCacheSize), which must never answer for b either.
+      const ownHandOut = await w.service.getTokenForHost(a, host);
+      expect(ownHandOut?.value, `${label}: a's own hand-out`).to.equal(victim!.value);
 
       // b has stored nothing: whatever b asks, it never gets a's token.
       for (const [what, call] of [
