@@ -66,6 +66,11 @@ export class PostgresBenchDatabase implements BenchTarget {
     return pool;
   }
 
+  /** A plain pg pool on this run's database (callback API available), for probes like read-width.ts. */
+  callbackPool(max = 10): Pool {
+    return this.pool(max);
+  }
+
   setupSql(max: number): SetupSql {
     const pool = this.pool(max);
     return {

@@ -7,7 +7,8 @@ import { fromSqlDate, toSqlDate, toSqlDateOrNull } from "./sql-values";
 
 const TABLE = "scm_token_entry";
 const HOLDS = "scm_token_hold";
-const COLUMNS =
+/** What the hot-path read returns: every column the hand-out's decision needs (bench/read-width.ts measures what their number costs). */
+export const ENTRY_COLUMNS =
   "id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, reservedUntilDate, pinnedUntilDate, reservationSeq, drainingSince, refreshLeaseOwner, refreshLeaseUntil, reauthorizationReason, version";
 
 /** Where a reap's walk over the expiry index stopped (see deleteDeadBatch); starts empty. */
@@ -62,12 +63,12 @@ export class TokenStore {
 
   /** The hot-path read: one lookup on the unique (userId, host) index. */
   async find(userId: string, host: string): Promise<StoredEntry | undefined> {
-    const rows = await this.select(`SELECT ${COLUMNS} FROM ${TABLE} WHERE userId = ? AND host = ?`, [userId, host]);
+    const rows = await this.select(`SELECT ${ENTRY_COLUMNS} FROM ${TABLE} WHERE userId = ? AND host = ?`, [userId, host]);
     return rows[0];
   }
 
   async findById(id: string): Promise<StoredEntry | undefined> {
-    const rows = await this.select(`SELECT ${COLUMNS} FROM ${TABLE} WHERE id = ?`, [id]);
+    const rows = await this.select(`SELECT ${ENTRY_COLUMNS} FROM ${TABLE} WHERE id = ?`, [id]);
     return rows[0];
   }
 
