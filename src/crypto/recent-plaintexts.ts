@@ -4,8 +4,8 @@
  * AAD context (kind, userId, host) it decrypted under.
  *
  * Why: a repeated hand-out of one stored token decrypts the same ciphertext again and again, and an
- * AES-GCM decrypt in Node costs far more between database round trips than in a tight loop (OpenSSL's
- * per-call cipher set-up runs with cold caches): ~25 µs of a ~90 µs write-free hand-out in this
+ * AES-GCM decrypt in Node costs far more between database round trips than in a tight loop (3 µs;
+ * presumably OpenSSL's per-call cipher set-up running with cold caches): ~25 µs of a ~90 µs write-free hand-out in this
  * project's measurements (README, "Benchmarks"). A ciphertext, under one context, decrypts to exactly one plaintext
  * (the key ring never changes in a running service), so the cache can never return a different token
  * than the decryption would; a ciphertext presented under another user or host is not answered, so
