@@ -25,7 +25,7 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { BenchDatabase } from "./lib/bench-database";
 import { PostgresBenchDatabase } from "./lib/bench-database-postgres";
-import type { BenchKind, BenchTarget } from "./lib/bench-target";
+import type { BenchKind, BenchTarget, HandOutBaseline } from "./lib/bench-target";
 import { runClosedLoop } from "./lib/closed-loop";
 import type { CompareTiming } from "./lib/compare";
 import { contentionTable, runContention, type ContentionResult } from "./lib/contention";
@@ -157,12 +157,37 @@ async function steadyStateCells(fixture: HandOutFixture, check: BaselineCheck, c
   await cell({ name: "write-free, one hot user", kind: "write-free", users: "1", concurrency: 16, library: fixture.libraryOp(() => HOT_USER), baseline: fixture.baselineOp(() => HOT_USER) });
   await cell({ name: "releasable (hand-out + release)", kind: "releasable", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users), "guarded") });
   await cell({ name: "releasable, vs an unguarded hold INSERT", kind: "releasable-unguarded", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users), "unguarded") });
-  // The library's own SELECT, as captured (only when the check found it: otherwise it may not be one).
-  const librarySelect = check.inSync ? check.secondHandOut[0] : undefined;
-  if (librarySelect) {
-    const reading = fixture.baseline.readingWith(librarySelect);
+  const reading = readingLikeLibrary(fixture, check);
+  if (reading) {
     await cell({ name: "releasable, vs a baseline reading what the library reads", kind: "releasable-library-read", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users), "guarded", reading) });
   } else log("  statement check failed: the cell with the library's SELECT is left out");
+}
+
+/** The baseline reading with the library's own SELECT, as the statement check captured it; undefined when the check failed (it may not be one then). */
+function readingLikeLibrary(fixture: HandOutFixture, check: BaselineCheck): HandOutBaseline | undefined {
+  return check.inSync ? fixture.baseline.readingWith(check.secondHandOut[0]) : undefined;
+}
+
+/**
+ * The must-write cell against the baseline reading what the library reads: first hand-outs of the
+ * bulk users from … from+WARM_USERS-1, seeded here (no other cell uses them).
+ */
+async function mustWriteLibraryReadCell(
+  fixture: HandOutFixture,
+  check: BaselineCheck,
+  from: number,
+  cell: (spec: CellSpec) => Promise<void>,
+  log: (s: string) => void,
+  afterSeed: () => Promise<void> = async () => undefined,
+): Promise<void> {
+  const reading = readingLikeLibrary(fixture, check);
+  if (!reading) return log("  statement check failed: the must-write cell with the library's SELECT is left out");
+  log(`seeding ${WARM_USERS} more readable rows…`);
+  await fixture.seedReadable(from, from + WARM_USERS);
+  await afterSeed();
+  const even = shuffledRange(0, WARM_USERS / 2, 4).map((k) => from + 2 * k);
+  const odd = shuffledRange(0, WARM_USERS / 2, 5).map((k) => from + 2 * k + 1);
+  await cell({ name: "must-write, vs a baseline reading what the library reads", kind: "must-write-library-read", users: `${WARM_USERS / 2000}k`, concurrency: 16, library: fixture.libraryOp(eachOnce(even, bulkUserId)), baseline: fixture.baselineOp(eachOnce(odd, bulkUserId), reading) });
 }
 
 /** The must-write cell: the first hand-out of each of the bulk users 0 … WARM_USERS-1 (seeded), rows warmed first. */
@@ -222,6 +247,8 @@ async function benchMariadb(db: BenchDatabase, run: Run): Promise<Record<string,
         const settings = await db.serverSettings();
         out.coldNote = `table ${seeded.rows} rows vs innodb_buffer_pool_size ${settings.innodbBufferPoolMiB} MiB (global on a shared server: left as is)`;
       }
+      // After the cold cell, which draws from the whole seeded table: these rows come on top of it.
+      if (sections.has("cells")) await mustWriteLibraryReadCell(fixture, check, entries, cell, log);
     }
     out.cells = cells;
     if (cells.length > 0) {
@@ -265,11 +292,9 @@ async function benchPostgres(db: PostgresBenchDatabase, run: Run): Promise<Recor
     if (run.sections.has("cells")) {
       await steadyStateCells(fixture, check, cell, run.log);
       out.seed = await seed(fixture, WARM_USERS, run.log);
-      // A freshly bulk-loaded table: vacuum it now (hint bits, visibility map, statistics) and flush
-      // it, so that autovacuum and a checkpoint do not land in the middle of one side's segment.
-      await fixture.pool.query("VACUUM ANALYZE scm_token_entry");
-      await fixture.pool.query("CHECKPOINT");
+      await settlePostgres(fixture);
       await mustWriteCell(fixture, cell);
+      await mustWriteLibraryReadCell(fixture, check, WARM_USERS, cell, run.log, () => settlePostgres(fixture));
     }
   } finally {
     await fixture.close();
@@ -277,6 +302,15 @@ async function benchPostgres(db: PostgresBenchDatabase, run: Run): Promise<Recor
   out.cells = cells;
   if (cells.length > 0) console.log(cellsTable(cells, "postgres"));
   return out;
+}
+
+/**
+ * A freshly bulk-loaded PostgreSQL table: vacuum it now (hint bits, visibility map, statistics) and
+ * flush it, so that autovacuum and a checkpoint do not land in the middle of one side's segment.
+ */
+async function settlePostgres(fixture: HandOutFixture): Promise<void> {
+  await fixture.pool.query("VACUUM ANALYZE scm_token_entry");
+  await fixture.pool.query("CHECKPOINT");
 }
 
 /** Statements, one per indented line. */

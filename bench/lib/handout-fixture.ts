@@ -85,12 +85,12 @@ export class HandOutFixture {
     };
   }
 
-  /** The hand-written SELECT + reserve UPDATE; same check. */
-  baselineOp(pick: () => string): Operation {
+  /** The hand-written SELECT + reserve UPDATE on `baseline` (default: the fixture's); same check. */
+  baselineOp(pick: () => string, baseline: HandOutBaseline = this.baseline): Operation {
     const lifetimeMs = LIFETIME_MINUTES * 60_000;
     return async () => {
       const userId = pick();
-      const value = await this.baseline.handOut(userId, BENCH_HOST, lifetimeMs);
+      const value = await baseline.handOut(userId, BENCH_HOST, lifetimeMs);
       if (value !== accessTokenOf(userId)) throw new Error("baseline handed out an unexpected token");
     };
   }
