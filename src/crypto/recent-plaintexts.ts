@@ -5,12 +5,12 @@
  *
  * Why: a repeated hand-out of one stored token decrypts the same ciphertext again and again, and an
  * AES-GCM decrypt in Node costs far more between database round trips than in a tight loop (3 µs;
- * presumably OpenSSL's per-call cipher set-up running with cold caches): ~25 µs of a ~90 µs write-free hand-out in this
- * project's measurements (README, "Benchmarks"). A ciphertext, under one context, decrypts to exactly one plaintext
- * (the key ring never changes in a running service), so the cache can never return a different token
- * than the decryption would; a ciphertext presented under another user or host is not answered, so
- * a misrouted row still goes to the decryption, and fails. A refreshed token has a new ciphertext: the old entry is never
- * asked for again and ages out.
+ * presumably OpenSSL's per-call cipher set-up running with cold caches): ~25 µs of a ~90 µs
+ * write-free hand-out in this project's measurements (README, "Benchmarks"). A ciphertext, under
+ * one context, decrypts to exactly one plaintext (the key ring never changes in a running service),
+ * so the cache can never return a different token than the decryption would; a ciphertext presented
+ * under another user or host is not answered, so a misrouted row still goes to the decryption, and
+ * fails. A refreshed token has a new ciphertext: the old entry is never asked for again and ages out.
  *
  * The entries are in a private field: util.inspect, JSON.stringify or a spread of the service never
  * reach them. They hold what hand-outs return to callers anyway, in the process that holds the keys.
@@ -46,9 +46,5 @@ export class RecentPlaintexts {
     this.#order[this.#next] = ciphertext;
     this.#next = (this.#next + 1) % this.capacity;
     this.#entries.set(ciphertext, { context, plaintext });
-  }
-
-  get size(): number {
-    return this.#entries.size;
   }
 }
