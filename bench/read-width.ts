@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { types } from "pg";
 import { toPostgresSql } from "../src/storage/postgres-dialect";
 import { ENTRY_COLUMNS } from "../src/storage/token-store";
+import { timestampAsText } from "./lib/baseline-pg";
 import { BenchDatabase } from "./lib/bench-database";
 import { PostgresBenchDatabase } from "./lib/bench-database-postgres";
 import { runFor } from "./lib/closed-loop";
@@ -43,8 +44,8 @@ async function measure(kind: "mariadb" | "postgres"): Promise<Record<Read, { ops
     let end: () => Promise<void>;
     if (db instanceof PostgresBenchDatabase) {
       const pool = db.callbackPool(10);
-      const asText = { getTypeParser: (oid: number, format?: string) => (oid === 1114 ? (v: string) => v : types.getTypeParser(oid, format as "text")) };
-      readOnce = (read, userId) => new Promise((resolve, reject) => pool.query({ name: `width_${read}`, text: toPostgresSql(sql(read)), values: [userId, BENCH_HOST], types: asText as never }, (e: Error | undefined) => (e ? reject(e) : resolve())));
+      const asText = timestampAsText(types);
+      readOnce = (read, userId) => new Promise((resolve, reject) => pool.query({ name: `width_${read}`, text: toPostgresSql(sql(read)), values: [userId, BENCH_HOST], types: asText }, (e: Error | undefined) => (e ? reject(e) : resolve())));
       end = () => pool.end();
     } else {
       const pool = db.callbackPool(10);

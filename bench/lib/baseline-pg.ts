@@ -51,7 +51,7 @@ interface Row {
 }
 
 /** pg parses `timestamp` (OID 1114) as local time; the columns hold UTC: keep the text, as the library does. */
-function timestampAsText(types: CustomTypesConfig): CustomTypesConfig {
+export function timestampAsText(types: CustomTypesConfig): CustomTypesConfig {
   return { getTypeParser: ((oid: number, format?: string) => (oid === 1114 ? (value: string) => value : types.getTypeParser(oid, format as "text"))) as CustomTypesConfig["getTypeParser"] };
 }
 
