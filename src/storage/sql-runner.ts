@@ -88,29 +88,44 @@ export class SqlRunner {
     return this.options.direct ? mysqlPoolOf(this.#dataSource) : undefined;
   }
 
-  async rows(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    // PostgreSQL: placeholders, quoting, deadline and errors in postgres-dialect.ts.
-    const postgres = postgresPoolOf(this.#dataSource);
-    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs, this.options.logger)).rows;
-    try {
-      const pool = this.mysqlPool();
-      return (pool ? await poolQuery(pool, sql, params, this.timeoutMs) : await withDeadline(this.#dataSource.query(sql, params), this.timeoutMs)) as Record<string, unknown>[];
-    } catch (e) {
-      throw toStorageError(operation, e);
-    }
+  /** Rows of a SELECT (or of a statement with RETURNING); a deadlock victim is sent again (see resendDeadlockVictim). */
+  rows(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return resendDeadlockVictim(() => this.rowsOnce(operation, sql, params));
   }
 
-  async affected(operation: string, sql: string, params: unknown[]): Promise<number> {
+  /** Rows matched by an UPDATE or DELETE, rows inserted by an INSERT; a deadlock victim is sent again. */
+  affected(operation: string, sql: string, params: unknown[]): Promise<number> {
+    return resendDeadlockVictim(() => this.affectedOnce(operation, sql, params));
+  }
+
+  // rowsOnce() and affectedOnce() chain with then() rather than being async functions: two statements
+  // run on every hand-out, and each async layer costs a promise and a resumption.
+
+  private rowsOnce(operation: string, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    // PostgreSQL: placeholders, quoting, deadline and errors in postgres-dialect.ts.
     const postgres = postgresPoolOf(this.#dataSource);
-    if (postgres) return (await runPostgres(postgres, operation, sql, params, this.timeoutMs, this.options.logger)).affected;
+    if (postgres) return runPostgres(postgres, operation, sql, params, this.timeoutMs, this.options.logger).then((result) => result.rows);
     const pool = this.mysqlPool();
-    if (pool) {
-      try {
-        return ((await poolQuery(pool, sql, params, this.timeoutMs)) as ResultSetHeader).affectedRows;
-      } catch (e) {
-        throw toStorageError(operation, e);
-      }
-    }
+    const query = pool ? poolQuery(pool, sql, params, this.timeoutMs) : withDeadline(this.#dataSource.query(sql, params), this.timeoutMs);
+    return query.then(
+      (rows) => rows as Record<string, unknown>[],
+      (e: unknown) => Promise.reject(toStorageError(operation, e)),
+    );
+  }
+
+  private affectedOnce(operation: string, sql: string, params: unknown[]): Promise<number> {
+    const postgres = postgresPoolOf(this.#dataSource);
+    if (postgres) return runPostgres(postgres, operation, sql, params, this.timeoutMs, this.options.logger).then((result) => result.affected);
+    const pool = this.mysqlPool();
+    if (!pool) return this.affectedOnQueryRunner(operation, sql, params);
+    return poolQuery(pool, sql, params, this.timeoutMs).then(
+      (result) => (result as ResultSetHeader).affectedRows,
+      (e: unknown) => Promise.reject(toStorageError(operation, e)),
+    );
+  }
+
+  /** TypeORM's path (sql.js, replication), whose structured result carries the affected-row count. */
+  private async affectedOnQueryRunner(operation: string, sql: string, params: unknown[]): Promise<number> {
     const runner: QueryRunner = this.#dataSource.createQueryRunner();
     const query = runner.query(sql, params, true);
     // The connection goes back when the statement really ends, also after a missed deadline.
@@ -124,6 +139,27 @@ export class SqlRunner {
       throw toStorageError(operation, e);
     }
   }
+}
+
+/** A statement chosen as a deadlock's victim: MySQL/MariaDB's ER_LOCK_DEADLOCK, PostgreSQL's deadlock_detected. */
+const DEADLOCK_VICTIM = new Set(["ER_LOCK_DEADLOCK", "40P01"]);
+/** How often one statement is sent in all when it keeps losing deadlocks. */
+const DEADLOCK_ATTEMPTS = 3;
+
+/**
+ * Sends a statement again, at once, when the server rolled it back as a deadlock's victim, up to
+ * DEADLOCK_ATTEMPTS in all. Safe because every statement of the library runs on its own (autocommit,
+ * no transaction spans two statements): a victim was rolled back whole, so nothing of it was applied,
+ * and the other side of the deadlock holds its locks only until its own statement ends. Deadlocks
+ * between single-row statements and a reaper's batch DELETE are expected on InnoDB (next-key locks);
+ * surfacing them would fail a hand-out or a take for nothing. Other transient errors are the caller's:
+ * a lock-wait timeout already waited its full time, and a lost connection's outcome is unknown.
+ */
+function resendDeadlockVictim<T>(send: () => Promise<T>, attemptsLeft = DEADLOCK_ATTEMPTS - 1): Promise<T> {
+  return send().catch((e: unknown) => {
+    if (attemptsLeft > 0 && e instanceof StorageError && e.driverCode !== undefined && DEADLOCK_VICTIM.has(e.driverCode)) return resendDeadlockVictim(send, attemptsLeft - 1);
+    throw e;
+  });
 }
 
 /**
