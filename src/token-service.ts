@@ -356,7 +356,9 @@ export class TokenService {
           return this.toToken(userId, host, entry, value, undefined);
         }
         const remainingWait = request.maxWaitMs - (now - startedMs);
-        let decision = await this.decideWithHolds(entry, { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
+        const decided = this.decideWithHolds(entry, { ...request, maxWaitMs: Math.max(0, remainingWait) }, now, policy, traits);
+        // Not `await` on a decision already made (the usual case): it would yield to the event loop for nothing.
+        let decision = decided instanceof Promise ? await decided : decided;
         if (refreshed && entry?.expiryDate && entry.expiryDate.getTime() > now && (decision.action === "refresh" || decision.action === "wait" || decision.action === "held")) {
           // Invariant 1's exception: this call just refreshed and the SCM's new token is still shorter
           // than the lifetime (the commit logged and counted it). Hand it out; refreshing again would loop.
@@ -437,12 +439,11 @@ export class TokenService {
    * (a hand-out joins a drain only within the reservation) — so a hand-out that reuses the token
    * stays one SELECT (plus its own write). More reservation never turns a reuse into anything else.
    */
-  private async decideWithHolds(entry: StoredEntry | undefined, request: HandOutRequest, nowMs: number, policy: RefreshPolicy, traits: { revokesOnRefresh: boolean }): Promise<Decision> {
+  private decideWithHolds(entry: StoredEntry | undefined, request: HandOutRequest, nowMs: number, policy: RefreshPolicy, traits: { revokesOnRefresh: boolean }): Decision | Promise<Decision> {
     const decision = decide(entry && toEntryState(entry), request, nowMs, policy, traits);
     if (!entry || !traits.revokesOnRefresh) return decision;
     if (decision.action !== "refresh" && decision.action !== "wait" && decision.action !== "held" && !entry.drainingSince) return decision;
-    const holds = await this.store.liveHolds(entry.id, entry.version, new Date(nowMs));
-    return decide(toEntryState(entry, holds.latestUntil), request, nowMs, policy, traits);
+    return this.store.liveHolds(entry.id, entry.version, new Date(nowMs)).then((holds) => decide(toEntryState(entry, holds.latestUntil), request, nowMs, policy, traits));
   }
 
   /**

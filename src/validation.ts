@@ -33,6 +33,8 @@ export function checkUserId(userId: unknown): string {
 }
 
 export function checkHost(host: unknown, known: ReadonlySet<string>): string {
+  // A configured host as given (the usual call) is already canonical: canonicalHost would return it unchanged.
+  if (typeof host === "string" && known.has(host)) return host;
   const normalized = typeof host === "string" ? canonicalHost(host) : "";
   if (!known.has(normalized)) {
     const list = [...known].join(", ") || "(none)";

@@ -46,6 +46,28 @@ describe("feature flags", () => {
       expect((await flags.getFlags("u1")).opportunisticRefresh).to.equal(true);
       expect(await flags.getFlags("u2")).to.include({ opportunisticRefresh: false, workspaceStartLifetimeMinutes: 12 });
     });
+
+    it("a set() after flags were read takes effect on the next read, for everyone and for one user", async () => {
+      const flags = new StaticFeatureFlags({ opportunisticRefresh: true });
+      flags.set({ horizonMinutes: 30 }, "u2");
+      expect((await flags.getFlags("u1")).opportunisticRefresh).to.equal(true);
+      expect((await flags.getFlags("u2")).horizonMinutes).to.equal(30);
+      flags.set({ opportunisticRefresh: false });
+      expect((await flags.getFlags("u1")).opportunisticRefresh, "everyone's change, after a read").to.equal(false);
+      expect(await flags.getFlags("u2"), "everyone's change reaches a user with flags of their own").to.include({ opportunisticRefresh: false, horizonMinutes: 30 });
+      flags.set({ horizonMinutes: 45 }, "u2");
+      expect((await flags.getFlags("u2")).horizonMinutes, "the user's own change, after a read").to.equal(45);
+      flags.set({ drain: false }, "u3");
+      expect((await flags.getFlags("u3")).drain, "a user's first own flag, after reads as everyone").to.equal(false);
+      expect((await flags.getFlags("u1")).drain).to.equal(true);
+    });
+
+    it("the flags it answers cannot be changed by the caller: one caller's change would reach every hand-out", async () => {
+      const flags = new StaticFeatureFlags({ opportunisticRefresh: true });
+      const read = await flags.getFlags("u1");
+      expect(() => Object.assign(read, { opportunisticRefresh: false })).to.throw(TypeError);
+      expect((await flags.getFlags("u9")).opportunisticRefresh).to.equal(true);
+    });
   });
 
   describe("LaunchDarkly adapter (offline, with LaunchDarkly's TestData)", () => {

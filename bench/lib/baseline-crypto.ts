@@ -1,4 +1,5 @@
 import { createDecipheriv } from "node:crypto";
+import { toSqlDate } from "../../src/storage/sql-values";
 
 /**
  * The baselines' decrypt: AES-256-GCM of the library's ciphertext format, `v1:<keyId>:<iv>:<tag>:<data>`
@@ -24,7 +25,7 @@ export class BaselineDecrypt {
   }
 }
 
-/** `YYYY-MM-DD HH:MM:SS.mmm` UTC, the store's date format. */
+/** `YYYY-MM-DD HH:MM:SS.mmm` UTC, the store's date format, spelled by the library's own formatter (the fastest we have). */
 export function sqlDate(ms: number): string {
-  return new Date(ms).toISOString().replace("T", " ").replace("Z", "");
+  return toSqlDate(new Date(ms));
 }

@@ -15,6 +15,12 @@ import { resolveFlags, toRawFlagValues, type FeatureFlags, type FlagValues, type
 export class StaticFeatureFlags implements FeatureFlags {
   private readonly perUser = new Map<string, RawFlagValues>();
   private values: RawFlagValues;
+  /**
+   * The resolved flags, by user (with flags of their own) or for everyone else, until the next set():
+   * resolving validates every value, and getFlags runs on every hand-out. Frozen, as they are shared.
+   */
+  private readonly resolved = new Map<string, Readonly<TokenFlags>>();
+  private resolvedForEveryone: Readonly<TokenFlags> | undefined;
 
   constructor(
     values: FlagValues = {},
@@ -31,9 +37,15 @@ export class StaticFeatureFlags implements FeatureFlags {
     }
     if (userId === undefined) this.values = { ...this.values, ...raw };
     else this.perUser.set(userId, { ...this.perUser.get(userId), ...raw });
+    this.resolved.clear();
+    this.resolvedForEveryone = undefined;
   }
 
   async getFlags(userId: string): Promise<TokenFlags> {
-    return resolveFlags({ ...this.values, ...this.perUser.get(userId) }, this.logger);
+    const own = this.perUser.get(userId);
+    if (own === undefined) return (this.resolvedForEveryone ??= Object.freeze(resolveFlags(this.values, this.logger)));
+    let flags = this.resolved.get(userId);
+    if (flags === undefined) this.resolved.set(userId, (flags = Object.freeze(resolveFlags({ ...this.values, ...own }, this.logger))));
+    return flags;
   }
 }

@@ -11,6 +11,8 @@ const HOLDS = "scm_token_hold";
 export const ENTRY_COLUMNS =
   "id, userId, host, accessToken, refreshToken, scopes, username, reuse, expiryDate, reservedUntilDate, pinnedUntilDate, reservationSeq, drainingSince, refreshLeaseOwner, refreshLeaseUntil, reauthorizationReason, version";
 
+const FIND_SQL = `SELECT ${ENTRY_COLUMNS} FROM ${TABLE} WHERE userId = ? AND host = ?`;
+
 /** Where a reap's walk over the expiry index stopped (see deleteDeadBatch); starts empty. */
 export interface ReapCursor {
   expiryDate?: string;
@@ -62,9 +64,8 @@ export class TokenStore {
   }
 
   /** The hot-path read: one lookup on the unique (userId, host) index. */
-  async find(userId: string, host: string): Promise<StoredEntry | undefined> {
-    const rows = await this.select(`SELECT ${ENTRY_COLUMNS} FROM ${TABLE} WHERE userId = ? AND host = ?`, [userId, host]);
-    return rows[0];
+  find(userId: string, host: string): Promise<StoredEntry | undefined> {
+    return this.sql.rows("read a token entry", FIND_SQL, [userId, host]).then((rows) => (rows.length > 0 ? toStoredEntry(rows[0]) : undefined));
   }
 
   async findById(id: string): Promise<StoredEntry | undefined> {
