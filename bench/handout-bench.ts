@@ -143,7 +143,8 @@ async function statementCheck(db: BenchTarget, fixture: HandOutFixture): Promise
 }
 
 /**
- * The cells every server runs: write-free (16 and 1 callers), one hot user, releasable. Every user
+ * The cells every server runs: write-free (16 and 1 callers), one hot user, releasable, and the A/A
+ * noise floor (the baseline against itself). Every user
  * is handed out once first (and so pinned): the steady state of the write-free cells.
  */
 async function steadyStateCells(fixture: HandOutFixture, check: BaselineCheck, cell: (spec: CellSpec) => Promise<void>, log: (s: string) => void): Promise<void> {
@@ -161,6 +162,7 @@ async function steadyStateCells(fixture: HandOutFixture, check: BaselineCheck, c
   if (reading) {
     await cell({ name: "releasable, vs a baseline reading what the library reads", kind: "releasable-library-read", users: "1000", concurrency: 16, library: fixture.libraryReleasableOp(roundRobin(users)), baseline: fixture.baselineReleasableOp(roundRobin(users), "guarded", reading) });
   } else log("  statement check failed: the cell with the library's SELECT is left out");
+  await cell({ name: "noise floor: the baseline against itself (A/A)", kind: "noise", users: "1000", concurrency: 16, library: fixture.baselineOp(roundRobin(users)), baseline: fixture.baselineOp(roundRobin(users)) });
 }
 
 /** The baseline reading with the library's own SELECT, as the statement check captured it; undefined when the check failed (it may not be one then). */

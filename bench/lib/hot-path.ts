@@ -23,8 +23,11 @@ import { renderTable } from "./table";
  *   what is left of the gap is the cost of the library's code; the rest is the cost of what it reads.
  * - cold: must-write hand-outs of users drawn at random from the whole 1M-row table, larger than the
  *   buffer pool.
+ * - noise: the baseline against itself (A/A: the same code, statements and pool on both sides), so
+ *   whatever ratio it shows is the machine's and the method's noise — the yardstick for how far from
+ *   1.0 the other cells must be before a difference means anything.
  */
-export type CellKind = "write-free" | "write-free-uncached" | "must-write" | "must-write-library-read" | "releasable" | "releasable-unguarded" | "releasable-library-read" | "cold";
+export type CellKind = "write-free" | "write-free-uncached" | "must-write" | "must-write-library-read" | "releasable" | "releasable-unguarded" | "releasable-library-read" | "cold" | "noise";
 
 /** A cell's goal; null = information only (no goal). */
 export type CellGoal = { throughputRatio: number; p99Ratio: number } | null;
@@ -38,6 +41,7 @@ export const GOALS: Record<CellKind, CellGoal> = {
   "releasable-unguarded": null,
   "releasable-library-read": null,
   cold: { throughputRatio: 0.9, p99Ratio: 1.5 },
+  noise: null,
 };
 
 export const CASE_NOTES: Record<CellKind, string> = {
@@ -52,6 +56,7 @@ export const CASE_NOTES: Record<CellKind, string> = {
   "releasable-library-read":
     "information, no goal: the same library calls against the releasable baseline reading with the library's own SELECT (the 17 columns its decision needs, where the baseline reads 4); the gap left is the cost of the library's code, the difference to the releasable cell the cost of reading what it reads",
   cold: "first hand-outs of users drawn at random from 1M rows (table > innodb_buffer_pool_size): SELECT + UPDATE on both sides",
+  noise: "information, no goal: A/A — the baseline's SELECT + reserve UPDATE on both sides (same code, same pool); any distance from 1.0, per round or per run, is noise",
 };
 
 export interface CellSpec {
