@@ -65,12 +65,11 @@ export class TokenStore {
 
   /** The hot-path read: one lookup on the unique (userId, host) index. */
   find(userId: string, host: string): Promise<StoredEntry | undefined> {
-    return this.sql.rows("read a token entry", FIND_SQL, [userId, host]).then((rows) => (rows.length > 0 ? toStoredEntry(rows[0]) : undefined));
+    return this.selectOne(FIND_SQL, [userId, host]);
   }
 
-  async findById(id: string): Promise<StoredEntry | undefined> {
-    const rows = await this.select(`SELECT ${ENTRY_COLUMNS} FROM ${TABLE} WHERE id = ?`, [id]);
-    return rows[0];
+  findById(id: string): Promise<StoredEntry | undefined> {
+    return this.selectOne(`SELECT ${ENTRY_COLUMNS} FROM ${TABLE} WHERE id = ?`, [id]);
   }
 
   /**
@@ -293,8 +292,9 @@ export class TokenStore {
     return this.execute(`DELETE FROM ${TABLE} WHERE id IN (${list.map(() => "?").join(", ")}) AND expiryDate < ?`, [...list, toSqlDate(now)]);
   }
 
-  private async select(sql: string, params: unknown[]): Promise<StoredEntry[]> {
-    return (await this.sql.rows("read a token entry", sql, params)).map(toStoredEntry);
+  /** The entry a lookup by a unique key finds. A then(), not an async function: find is on every hand-out. */
+  private selectOne(sql: string, params: unknown[]): Promise<StoredEntry | undefined> {
+    return this.sql.rows("read a token entry", sql, params).then((rows) => (rows.length > 0 ? toStoredEntry(rows[0]) : undefined));
   }
 
   private execute(sql: string, params: unknown[]): Promise<number> {

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import type { DataSource } from "typeorm";
 import { StorageError } from "../../src/errors";
 import { SqlRunner } from "../../src/storage/sql-runner";
+import { eventually, settle } from "../concurrency/harness";
 import { openRawConnection, openTestDataSource, rawQuery, serverKinds, type RawConnection } from "../support/databases";
 
 /**
@@ -11,16 +12,6 @@ import { openRawConnection, openTestDataSource, rawQuery, serverKinds, type RawC
  */
 
 const FILLER_ROWS = 100;
-
-/** Until `check` says so; polls the server, which is the only one who knows when a statement waits for a lock. */
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const started = Date.now();
-  while (Date.now() - started < 10_000) {
-    if (await check()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error(`gave up waiting for: ${what}`);
-}
 
 /**
  * True once row 1 of `table` is locked by someone else (the library's UPDATE, which then waits for
@@ -73,17 +64,14 @@ describe("trust: a statement that loses a deadlock is sent again", function () {
         // The library locks row 1, then waits for row 2.
         const runner = new SqlRunner(dataSource, { direct: true });
         const libraryUpdate = runner.affected("probe a deadlock", `UPDATE ${table} SET v = v + 10 WHERE id IN (1, 2)`, []);
-        const settled = libraryUpdate.then(
-          (affected) => ({ affected }),
-          (error: unknown) => ({ error }),
-        );
-        await until(() => rowOneLocked(observer, table), "the library's UPDATE holds row 1 (and waits for row 2)");
+        const settled = settle(libraryUpdate);
+        await eventually("the library's UPDATE holds row 1 (and waits for row 2)", async () => (await rowOneLocked(observer, table)) || undefined, 10_000);
         // The other transaction now wants row 1: a deadlock. Its statement goes through once the victim rolled back.
         await other.query(`UPDATE ${table} SET v = v + 1 WHERE id = 1`);
         await other.query("COMMIT");
 
         const outcome = await settled;
-        expect(outcome, "the caller gets the affected rows, not the deadlock").to.deep.equal({ affected: 2 });
+        expect(outcome, "the caller gets the affected rows, not the deadlock").to.deep.equal({ ok: true, value: 2 });
         const rows = (await rawQuery<Array<{ id: unknown; v: unknown }>>(dataSource, `SELECT id, v FROM ${table} WHERE id <= 3 ORDER BY id`)).map((r) => [Number(r.id), Number(r.v)]);
         expect(rows, "both transactions applied, each once").to.deep.equal([
           [1, 11],
