@@ -61,6 +61,8 @@ const MAX_DECISION_ROUNDS = 50;
 
 /** The keys of GetTokenOptions; any other key in a call's options is refused (a typo would be ignored). */
 const GET_TOKEN_OPTION_KEYS = ["lifetimeMinutes", "scopes", "maxWaitMs", "ifHeld", "releasable"] as const satisfies ReadonlyArray<keyof GetTokenOptions>;
+/** A misspelt key ("refreshTokn", "refresh_token") would drop its value silently: a stored token without its refresh token. */
+const STORE_TOKEN_KEYS = ["value", "refreshToken", "expiryDate", "scopes", "username", "reuse"] as const satisfies ReadonlyArray<keyof StoreTokenInput>;
 
 /**
  * Stores users' SCM tokens and hands them out with a guaranteed remaining lifetime.
@@ -152,6 +154,7 @@ export class TokenService {
     checkUserId(userId);
     const h = checkHost(host, this.hosts);
     if (typeof token !== "object" || token === null) throw new InvalidArgumentError("token", "token must be an object { value, refreshToken?, expiryDate?, scopes?, username?, reuse? }");
+    checkObjectArgument(token, "token", STORE_TOKEN_KEYS);
     const value = checkSecretString(token.value, "token.value");
     const refreshToken = token.refreshToken === undefined ? undefined : checkSecretString(token.refreshToken, "token.refreshToken");
     const expiryDate = checkOptionalDate(token.expiryDate, "token.expiryDate");

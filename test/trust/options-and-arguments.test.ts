@@ -147,6 +147,9 @@ const ARGUMENT_ROWS: ArgumentRow[] = [
   // storeToken / deleteTokens (must not touch the stored token)
   ["storeToken(u, h, null)", (c) => c.service.storeToken(c.user, c.host, null as never), "token"],
   ["storeToken value ''", (c) => c.service.storeToken(c.user, c.host, { value: "" }), "token.value"],
+  // A misspelt key would otherwise store the token without what it carried (here: the refresh token).
+  ["storeToken: a misspelt key (refreshTokn)", (c) => c.service.storeToken(c.user, c.host, { value: "v", refreshTokn: "r" } as never), "token.refreshTokn"],
+  ["storeToken: an OAuth response's spelling (refresh_token)", (c) => c.service.storeToken(c.user, c.host, { value: "v", refresh_token: "r", expires_in: 3600 } as never), "token.refresh_token"],
   ["storeToken expiryDate 'soon'", (c) => c.service.storeToken(c.user, c.host, { value: "v", expiryDate: "soon" }), "token.expiryDate"],
   ["storeToken scopes: a NUL inside one", (c) => c.service.storeToken(c.user, c.host, { value: "v", scopes: ["repo\u0000admin"] }), "token.scopes"],
   ["storeToken scopes: a lone surrogate", (c) => c.service.storeToken(c.user, c.host, { value: "v", scopes: ["repo\ud800"] }), "token.scopes"],
